@@ -1,0 +1,67 @@
+# patternflow — the commands people run. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export ONNXRUNTIME_NODE_INSTALL := skip
+
+.PHONY: help install up down status reset test test-unit test-integration test-e2e demo models eval bench lint typecheck format check compose-check
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.installed ## install the Node dependencies (npm ci)
+
+up: ## start Kafka, the schema registry and PostgreSQL (no Docker; cached downloads)
+	@bash scripts/stack.sh up
+
+down: ## stop the local stack; leaves no process behind
+	@bash scripts/stack.sh down
+
+status: ## one line per stack component
+	@bash scripts/stack.sh status
+
+reset: ## stop the stack and delete its data (downloads stay cached)
+	@bash scripts/stack.sh reset
+
+test: install up ## install, start the stack, run every test lane (unit, integration, e2e)
+	@bash scripts/test.sh all
+
+test-unit: install ## unit tests only (no stack)
+	@bash scripts/test.sh unit
+
+test-integration: install up ## integration tests against the real stack
+	@bash scripts/test.sh integration
+
+test-e2e: install up ## end-to-end tests: the four services as processes on the real stack
+	@bash scripts/test.sh e2e
+
+demo: install up ## the main job: the stack, the four services and generated traffic, with a summary
+	@node --import tsx scripts/demo.ts
+
+models: ## rebuild every ONNX model from scratch (Python venv from training/requirements.txt)
+	@bash training/build.sh
+
+eval: install ## precision/recall/F1 per class of every model vs its baseline, on held-out data
+	@node --import tsx training/evaluate.ts
+
+bench: install up ## the benchmark harness (writes bench/results/*.json)
+	@npm run bench
+
+typecheck: install ## tsc --noEmit over the whole repo
+	@npx tsc -p tsconfig.json
+
+lint: install ## biome lint + format check
+	@npx biome check .
+
+format: install ## apply the formatter
+	@npx biome check --write .
+
+compose-check: ## validate docker-compose.yml (needs only the docker client)
+	@if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then \
+		docker compose -f docker-compose.yml config --quiet && echo "docker-compose.yml is valid"; \
+	else echo "compose-check: no 'docker compose' client here; skipped"; fi
+
+check: lint typecheck compose-check ## every static check CI runs

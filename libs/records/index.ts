@@ -1,0 +1,72 @@
+/**
+ * The record contracts shared by every stage: topic names and the canonical record as
+ * it travels patterns.normalized → patterns.tagged → patterns.routed.<lane>.
+ * The Avro schemas in schemas/ are the source of truth; these types mirror them.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const Topics = {
+  ingestPrefix: 'patterns.ingest.',
+  normalized: 'patterns.normalized',
+  tagged: 'patterns.tagged',
+  routedPrefix: 'patterns.routed.',
+  dlq: 'patterns.dlq',
+} as const;
+
+export const ingestTopic = (source: string): string => `${Topics.ingestPrefix}${source}`;
+export const routedTopic = (lane: string): string => `${Topics.routedPrefix}${lane}`;
+/** TopicNameStrategy: the value schema of topic T is registered under subject "T-value". */
+export const valueSubject = (topic: string): string => `${topic}-value`;
+
+export type AttributeValue = null | boolean | number | string;
+
+export interface NormalizedPattern {
+  id: string;
+  source: string;
+  kind: string;
+  event_time: number;
+  ingest_time: number;
+  tenant: string;
+  tier: string;
+  region: string;
+  attributes: Record<string, AttributeValue>;
+  payload: string;
+  payload_format: 'JSON' | 'AVRO';
+  payload_schema_id: number | null;
+}
+
+export interface Inference {
+  label: string;
+  score: number;
+  scores: Record<string, number>;
+  model_name: string;
+  model_version: string;
+  inferred_at: number;
+}
+
+export interface TaggedPattern extends NormalizedPattern {
+  inference: Inference;
+}
+
+export interface Route {
+  lane: string;
+  rule: string;
+  policy_version: string;
+  routed_at: number;
+}
+
+export interface RoutedPattern extends TaggedPattern {
+  route: Route;
+}
+
+export const TIERS = ['enterprise', 'business', 'standard', 'free'] as const;
+export type Tier = (typeof TIERS)[number];
+
+const schemasDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
+
+/** Reads an Avro schema from schemas/, e.g. loadSchema('normalized') or loadSchema('sources/payments'). */
+export function loadSchema(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(schemasDir, `${name}.avsc`), 'utf8'));
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs one lane of tests, or all of them:  scripts/test.sh unit|integration|e2e|all
+# unit:        *.test.ts beside the code in libs/ and services/ (no stack needed)
+# integration: test/integration/ against the real local stack
+# e2e:         test/e2e/ against the real stack and the four services as processes
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+lane=${1:-all}
+
+find_tests() { find "$@" -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort; }
+
+case "$lane" in
+  unit) files=$(find_tests libs services training) ;;
+  integration) files=$(find_tests test/integration) ;;
+  e2e) files=$(find_tests test/e2e) ;;
+  all) files="$(find_tests libs services training) $(find_tests test/integration) $(find_tests test/e2e)" ;;
+  *) echo "usage: $0 unit|integration|e2e|all" >&2; exit 2 ;;
+esac
+
+if [ "$lane" != unit ]; then
+  eval "$(bash scripts/stack.sh env)"
+  bash scripts/stack.sh status >/dev/null || {
+    echo "test: the local stack is not up; run 'make up' (or 'make test', which starts it)" >&2
+    exit 1
+  }
+fi
+
+# Integration and e2e files share one broker and database: run files one at a time.
+concurrency=1
+[ "$lane" = unit ] && concurrency=2
+# shellcheck disable=SC2086
+exec node --import tsx --test --test-concurrency="$concurrency" --test-reporter=spec $files

@@ -1,0 +1,305 @@
+import { isRecordError, PipelineError } from '@patternflow/errors';
+import { type StageMetrics, traceIdOf } from '@patternflow/observability';
+import {
+  CompressionTypes,
+  type Consumer,
+  type EachBatchPayload,
+  type Kafka,
+  type Message,
+  type Producer,
+  type TopicMessages,
+} from 'kafkajs';
+import type { Logger } from 'pino';
+import { type BacklogLimit, createBacklogMonitor } from './backlog.ts';
+import { toDeadLetterMessage } from './dead-letter.ts';
+import { type InboundRecord, type OutboundMessage, type StageHandler, toInboundRecord } from './records.ts';
+
+export interface StageRunnerOptions {
+  stage: string;
+  kafka: Kafka;
+  groupId: string;
+  topics: readonly string[];
+  dlqTopic: string;
+  handler: StageHandler;
+  logger: Logger;
+  metrics: StageMetrics;
+  /** Records handed to the handler at once; offsets are resolved per chunk. */
+  maxBatchRecords: number;
+  /** Partitions processed at the same time (each holds at most one chunk in flight). */
+  partitionsConsumedConcurrently: number;
+  /** Upper bound on bytes fetched per request: with one chunk per partition, this bounds memory. */
+  maxFetchBytes: number;
+  sessionTimeoutMs: number;
+  compression: 'none' | 'gzip';
+  /** Pause while a downstream consumer group is this far behind on our output topics. */
+  backlog?: BacklogLimit;
+  /** Retries of a retriable failure back off from this delay, doubling up to maxRetryDelayMs. */
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+  now?: () => number;
+}
+
+export interface StageRunner {
+  start(): Promise<void>;
+  /** Finishes the chunk in flight, commits what was acknowledged, leaves the group. */
+  stop(): Promise<void>;
+  isReady(): boolean;
+  /** Settles when the runner fails for good (a non-retriable, non-record error): exit non-zero. */
+  readonly failed: Promise<Error>;
+}
+
+class StopRequested extends Error {}
+
+/**
+ * Consumes `topics` with at-least-once delivery: a chunk's offsets are resolved only
+ * after everything it produced (outputs and DLQ records) was acknowledged by Kafka with
+ * acks=all, or after the handler's own durable write. A crash anywhere before that
+ * replays the chunk; nothing is skipped. Duplicates are absorbed by the idempotent sink.
+ */
+export function createStageRunner(options: StageRunnerOptions): StageRunner {
+  const { stage, kafka, logger, metrics } = options;
+  const now = options.now ?? Date.now;
+  const retryDelayMs = options.retryDelayMs ?? 200;
+  const maxRetryDelayMs = options.maxRetryDelayMs ?? 5000;
+  const compression = options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+
+  const consumer: Consumer = kafka.consumer({
+    groupId: options.groupId,
+    sessionTimeout: options.sessionTimeoutMs,
+    heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
+    maxBytes: options.maxFetchBytes,
+    maxBytesPerPartition: Math.max(1024 * 64, Math.floor(options.maxFetchBytes / 4)),
+    maxWaitTimeInMs: 100,
+    retry: { retries: 10 },
+  });
+  const producer: Producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 5,
+    allowAutoTopicCreation: false,
+  });
+
+  let ready = false;
+  let stopping = false;
+  let failWith: (error: Error) => void = () => {};
+  const failed = new Promise<Error>((resolve) => {
+    failWith = resolve;
+  });
+
+  // Why the consumer is paused; it runs only when no reason is left.
+  const pauseReasons = new Set<string>();
+  const setPaused = (reason: string, on: boolean) => {
+    const wasPaused = pauseReasons.size > 0;
+    if (on) pauseReasons.add(reason);
+    else pauseReasons.delete(reason);
+    const isPaused = pauseReasons.size > 0;
+    if (isPaused === wasPaused) return;
+    const topics = options.topics.map((topic) => ({ topic }));
+    if (isPaused) consumer.pause(topics);
+    else consumer.resume(topics);
+    metrics.paused.set(isPaused ? 1 : 0);
+    logger.info(
+      { reasons: [...pauseReasons], paused: isPaused },
+      isPaused ? 'consumer paused' : 'consumer resumed',
+    );
+  };
+
+  const backlog = options.backlog
+    ? createBacklogMonitor({
+        kafka,
+        limit: options.backlog,
+        logger,
+        onChange: (over) => setPaused('downstream-backlog', over),
+      })
+    : undefined;
+
+  const backlogTopics = new Set(options.backlog?.downstreamTopics ?? []);
+
+  async function deliver(messages: OutboundMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const byTopic = new Map<string, Message[]>();
+    for (const message of messages) {
+      let list = byTopic.get(message.topic);
+      if (!list) {
+        list = [];
+        byTopic.set(message.topic, list);
+      }
+      list.push({ key: message.key, value: message.value, headers: message.headers });
+    }
+    const topicMessages: TopicMessages[] = [];
+    for (const [topic, list] of byTopic) topicMessages.push({ topic, messages: list });
+    await producer.sendBatch({ topicMessages, acks: -1, compression });
+    for (const { topic, messages: list } of topicMessages) {
+      metrics.recordsOut.inc({ topic }, list.length);
+      if (backlogTopics.has(topic)) backlog?.noteProduced(list.length);
+    }
+  }
+
+  /** Handles one chunk and delivers its output; retries retriable failures until stopped. */
+  async function processChunk(records: InboundRecord[], payload: EachBatchPayload): Promise<void> {
+    let attempt = 0;
+    for (;;) {
+      if (stopping || !payload.isRunning() || payload.isStale()) throw new StopRequested();
+      const started = process.hrtime.bigint();
+      try {
+        const result = await options.handler(records);
+        const at = now();
+        const dead = result.deadLetters.map(({ record, error }) => {
+          metrics.deadLettered.inc({ reason: error.code });
+          logger.warn(
+            {
+              reason: error.code,
+              topic: record.topic,
+              partition: record.partition,
+              offset: record.offset,
+              trace_id: traceIdOf(record.headers.traceparent),
+              details: error.details,
+            },
+            `dead-lettered: ${error.message}`,
+          );
+          return toDeadLetterMessage(options.dlqTopic, stage, record, error, at);
+        });
+        await deliver(dead.length === 0 ? result.messages : [...result.messages, ...dead]);
+        metrics.processingSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        metrics.batchSize.observe(records.length);
+        if (attempt > 0) setPaused('retrying', false);
+        return;
+      } catch (error) {
+        if (isRecordError(error)) {
+          // A handler must dead-letter bad records itself; one escaping means it could not
+          // tell which record was bad, which is a bug, not bad input.
+          throw new PipelineError(
+            error.code,
+            `handler threw a record error for a whole chunk: ${error.message}`,
+            {
+              cause: error,
+            },
+          );
+        }
+        if (!isRetriable(error)) throw error;
+        attempt += 1;
+        const reason = error instanceof PipelineError ? error.code : kafkaErrorName(error);
+        metrics.retries.inc({ reason });
+        // Stop fetching while the output is unavailable, but keep heartbeating so the
+        // group does not rebalance a partition that is merely waiting.
+        setPaused('retrying', true);
+        const delay = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** Math.min(attempt - 1, 10));
+        logger.warn({ err: error, attempt, delayMs: delay, reason }, 'retriable failure; retrying the chunk');
+        await sleepWithHeartbeat(delay, payload);
+      }
+    }
+  }
+
+  async function sleepWithHeartbeat(ms: number, payload: EachBatchPayload): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      if (stopping || !payload.isRunning()) throw new StopRequested();
+      await payload.heartbeat();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250, until - Date.now())));
+    }
+  }
+
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const lag = Number(batch.offsetLag());
+    if (Number.isFinite(lag)) {
+      metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, lag);
+    }
+    const messages = batch.messages;
+    for (let start = 0; start < messages.length; start += options.maxBatchRecords) {
+      // Paused (backpressure) or revoked: leave the rest unresolved; it is fetched again
+      // from the last resolved offset after resume or by the partition's new owner.
+      if (stopping || !payload.isRunning() || payload.isStale()) return;
+      if (pauseReasons.has('downstream-backlog')) return;
+      const chunk = messages
+        .slice(start, start + options.maxBatchRecords)
+        .map((message) => toInboundRecord(batch.topic, batch.partition, message));
+      metrics.recordsIn.inc({ topic: batch.topic }, chunk.length);
+      try {
+        await processChunk(chunk, payload);
+      } catch (error) {
+        if (error instanceof StopRequested) return;
+        throw error;
+      }
+      // Resolved only now, after the acks: this is the at-least-once line.
+      payload.resolveOffset(chunk[chunk.length - 1]!.offset);
+      await payload.heartbeat();
+      await payload.commitOffsetsIfNecessary();
+    }
+  }
+
+  return {
+    failed,
+    isReady: () => ready && !stopping,
+    async start() {
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        ready = true;
+        logger.info(
+          { memberId: payload.memberId, assignment: payload.memberAssignment },
+          'joined consumer group',
+        );
+      });
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        ready = false;
+        if (!payload.restart) {
+          logger.error({ err: payload.error }, 'consumer crashed and will not restart');
+          failWith(payload.error);
+        } else {
+          logger.warn({ err: payload.error }, 'consumer crashed; kafkajs restarts it');
+        }
+      });
+      await producer.connect();
+      await backlog?.start();
+      await consumer.connect();
+      await consumer.subscribe({ topics: [...options.topics], fromBeginning: true });
+      await consumer.run({
+        autoCommit: true,
+        autoCommitInterval: 1000,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
+        eachBatch: async (payload) => {
+          try {
+            await eachBatch(payload);
+          } catch (error) {
+            if (!isRetriable(error) && !isKafkaRebalance(error)) {
+              logger.error({ err: error }, 'non-retriable failure; the stage stops');
+              failWith(error as Error);
+            }
+            throw error;
+          }
+        },
+      });
+    },
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      ready = false;
+      backlog?.stop();
+      // disconnect() waits for the running eachBatch calls, commits the resolved offsets
+      // and leaves the group, so the partitions move on without a session timeout.
+      await consumer.disconnect();
+      await producer.disconnect();
+    },
+  };
+}
+
+function isRetriable(error: unknown): boolean {
+  if (error instanceof PipelineError) return error.retriable;
+  const kafkaError = error as { retriable?: boolean; name?: string };
+  if (kafkaError?.retriable === true) return true;
+  return (
+    kafkaError?.name === 'KafkaJSNumberOfRetriesExceeded' ||
+    kafkaError?.name === 'KafkaJSConnectionError' ||
+    kafkaError?.name === 'KafkaJSRequestTimeoutError'
+  );
+}
+
+function isKafkaRebalance(error: unknown): boolean {
+  const type = (error as { type?: string })?.type;
+  return (
+    type === 'REBALANCE_IN_PROGRESS' || type === 'NOT_COORDINATOR_FOR_GROUP' || type === 'ILLEGAL_GENERATION'
+  );
+}
+
+function kafkaErrorName(error: unknown): string {
+  return (error as { type?: string; name?: string })?.type ?? (error as Error)?.name ?? 'unknown';
+}

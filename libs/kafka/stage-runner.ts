@@ -63,10 +63,11 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 5000;
   const compression = options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
 
+  const heartbeatIntervalMs = Math.max(500, Math.floor(options.sessionTimeoutMs / 10));
   const consumer: Consumer = kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: options.sessionTimeoutMs,
-    heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 10)),
+    heartbeatInterval: heartbeatIntervalMs,
     maxBytes: options.maxFetchBytes,
     maxBytesPerPartition: Math.max(1024 * 64, Math.floor(options.maxFetchBytes / 4)),
     maxWaitTimeInMs: 100,
@@ -140,8 +141,14 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     for (;;) {
       if (stopping || !payload.isRunning() || payload.isStale()) throw new StopRequested();
       const started = process.hrtime.bigint();
+      // A slow handler (a database write waiting on a lock) must not cost the partition
+      // its group membership: heartbeat while it runs. kafkajs only heartbeats between
+      // batches on its own.
+      const heartbeats = setInterval(() => {
+        payload.heartbeat().catch(() => {});
+      }, heartbeatIntervalMs);
       try {
-        const result = await options.handler(records);
+        const result = await options.handler(records).finally(() => clearInterval(heartbeats));
         const at = now();
         const dead = result.deadLetters.map(({ record, error }) => {
           metrics.deadLettered.inc({ reason: error.code });

@@ -17,6 +17,39 @@ export const Topics = {
 
 export const ingestTopic = (source: string): string => `${Topics.ingestPrefix}${source}`;
 export const routedTopic = (lane: string): string => `${Topics.routedPrefix}${lane}`;
+
+export interface TopicNames {
+  readonly ingestPrefix: string;
+  readonly normalized: string;
+  readonly tagged: string;
+  readonly dlq: string;
+  ingest(source: string): string;
+  routed(lane: string): string;
+  /** The source of an ingest topic name, or undefined when it is not one. */
+  sourceOf(topic: string): string | undefined;
+}
+
+/**
+ * The topic names of one pipeline. The namespace is empty in every real deployment (the
+ * contract names above); tests give each run its own namespace so that runs never see
+ * each other's records.
+ */
+export function topicNames(namespace = ''): TopicNames {
+  const prefix = namespace === '' ? '' : `${namespace}.`;
+  const ingestPrefix = `${prefix}${Topics.ingestPrefix}`;
+  return Object.freeze({
+    ingestPrefix,
+    normalized: `${prefix}${Topics.normalized}`,
+    tagged: `${prefix}${Topics.tagged}`,
+    dlq: `${prefix}${Topics.dlq}`,
+    ingest: (source: string) => `${ingestPrefix}${source}`,
+    routed: (lane: string) => `${prefix}${Topics.routedPrefix}${lane}`,
+    sourceOf: (topic: string) =>
+      topic.startsWith(ingestPrefix) && topic.length > ingestPrefix.length
+        ? topic.slice(ingestPrefix.length)
+        : undefined,
+  });
+}
 /** TopicNameStrategy: the value schema of topic T is registered under subject "T-value". */
 export const valueSubject = (topic: string): string => `${topic}-value`;
 

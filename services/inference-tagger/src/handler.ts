@@ -1,0 +1,85 @@
+import { ErrorCodes, isRecordError, PipelineError } from '@patternflow/errors';
+import type { DeadLetter, InboundRecord, OutboundMessage, StageHandler } from '@patternflow/kafka';
+import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
+import type { NormalizedPattern, TaggedPattern } from '@patternflow/records';
+import type { SchemaDecoder, SchemaEncoder } from '@patternflow/registry';
+import { decodeRecords } from '@patternflow/service';
+import type { MicroBatcher } from './micro-batcher.ts';
+
+export interface FeatureRow {
+  modelKey: string;
+  values: Float32Array;
+}
+
+export interface Prediction {
+  label: string;
+  score: number;
+  scores: Record<string, number>;
+  modelName: string;
+  modelVersion: string;
+}
+
+/**
+ * Normalized records → tagged records. Features are computed and checked per record, so
+ * one record with bad features or without a model is dead-lettered alone; the rest of
+ * the chunk goes to the model in one micro-batch.
+ */
+export function createTagHandler(deps: {
+  decoder: SchemaDecoder;
+  encoder: SchemaEncoder;
+  taggedTopic: string;
+  extractFeatures: (record: NormalizedPattern) => FeatureRow;
+  hasModel: (modelKey: string) => boolean;
+  inference: MicroBatcher<FeatureRow, Prediction>;
+  now?: () => number;
+}): StageHandler {
+  const now = deps.now ?? Date.now;
+  return async (records) => {
+    const { decoded, deadLetters } = await decodeRecords<NormalizedPattern>(records, deps.decoder);
+    const ready: { record: InboundRecord; value: NormalizedPattern }[] = [];
+    const rows: FeatureRow[] = [];
+    for (const item of decoded) {
+      try {
+        const row = deps.extractFeatures(item.value);
+        if (!deps.hasModel(row.modelKey)) {
+          throw new PipelineError(
+            ErrorCodes.MODEL_MISSING,
+            `no model is loaded for '${row.modelKey}' (source ${item.value.source})`,
+            { details: { modelKey: row.modelKey, source: item.value.source } },
+          );
+        }
+        ready.push(item);
+        rows.push(row);
+      } catch (error) {
+        if (!isRecordError(error)) throw error;
+        deadLetters.push({ record: item.record, error } satisfies DeadLetter);
+      }
+    }
+    const predictions = await deps.inference.submit(rows);
+    const inferredAt = now();
+    const messages: OutboundMessage[] = ready.map(({ record, value }, i) => {
+      const prediction = predictions[i]!;
+      const tagged: TaggedPattern = {
+        ...value,
+        inference: {
+          label: prediction.label,
+          score: prediction.score,
+          scores: prediction.scores,
+          model_name: prediction.modelName,
+          model_version: prediction.modelVersion,
+          inferred_at: inferredAt,
+        },
+      };
+      return {
+        topic: deps.taggedTopic,
+        key: tagged.id,
+        value: deps.encoder.encode(tagged),
+        headers: {
+          [TRACEPARENT]: nextTraceparent(record.headers[TRACEPARENT]),
+          'pf-label': prediction.label,
+        },
+      };
+    });
+    return { messages, deadLetters };
+  };
+}

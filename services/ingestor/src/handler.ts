@@ -1,0 +1,45 @@
+import { isRecordError } from '@patternflow/errors';
+import type { DeadLetter, OutboundMessage, StageHandler } from '@patternflow/kafka';
+import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
+import type { SchemaEncoder } from '@patternflow/registry';
+import type { IngestDecoder } from './ingest.ts';
+
+/**
+ * Ingest records → canonical records on the normalized topic, keyed by record id so that
+ * every later stage sees one id's records in order. Bad input is dead-lettered one
+ * record at a time; everything else that fails (registry down) fails the whole chunk,
+ * which the runner retries.
+ */
+export function createIngestHandler(deps: {
+  decode: IngestDecoder;
+  encoder: SchemaEncoder;
+  normalizedTopic: string;
+}): StageHandler {
+  const { decode, encoder, normalizedTopic } = deps;
+  return async (records) => {
+    const messages: OutboundMessage[] = [];
+    const deadLetters: DeadLetter[] = [];
+    for (const record of records) {
+      try {
+        const normalized = await decode({
+          topic: record.topic,
+          value: record.value,
+          timestamp: record.timestamp,
+        });
+        messages.push({
+          topic: normalizedTopic,
+          key: normalized.id,
+          value: encoder.encode(normalized),
+          headers: {
+            [TRACEPARENT]: nextTraceparent(record.headers[TRACEPARENT]),
+            'pf-source': normalized.source,
+          },
+        });
+      } catch (error) {
+        if (!isRecordError(error)) throw error;
+        deadLetters.push({ record, error });
+      }
+    }
+    return { messages, deadLetters };
+  };
+}

@@ -1,0 +1,311 @@
+/**
+ * The pipeline end to end: the real broker, registry and PostgreSQL, and the four services
+ * as separate processes. Each run has its own topic namespace, PostgreSQL schema and cold
+ * directory, so runs never see each other's records.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { ErrorCodes } from '@patternflow/errors';
+import { metricSum, produceGeneratedEvents, type ServiceFleet, startServices } from '@patternflow/harness';
+import { createKafka, DeadLetterHeaders } from '@patternflow/kafka';
+import { createLogger } from '@patternflow/observability';
+import { topicNames } from '@patternflow/records';
+import type { Kafka } from 'kafkajs';
+import pg from 'pg';
+import { stack } from '../helpers/stack.ts';
+
+const runId = `e2e${randomBytes(4).toString('hex')}`;
+const topics = topicNames(runId);
+const schema = runId;
+const coldDir = mkdtempSync(join(tmpdir(), `${runId}-cold-`));
+const logDir = join(process.cwd(), '.stack', 'logs', runId);
+const logger = createLogger({ service: 'e2e', level: 'error' });
+const LABELS = new Set(['legit', 'fraud', 'normal', 'account_takeover']);
+
+let kafka: Kafka;
+let pool: pg.Pool;
+let fleet: ServiceFleet;
+
+async function rowCount(ids: readonly string[]): Promise<number> {
+  const { rows } = await pool.query(
+    `SELECT count(*)::int AS n FROM ${schema}.patterns WHERE id = ANY($1::text[])`,
+    [ids],
+  );
+  return rows[0].n;
+}
+
+async function waitForRows(ids: readonly string[], timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let count = 0;
+  while (Date.now() < deadline) {
+    count = await rowCount(ids).catch(() => 0);
+    if (count >= ids.length) return count;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return count;
+}
+
+async function readTopic(topic: string, expected: number, timeoutMs = 60_000) {
+  const consumer = kafka.consumer({
+    groupId: `${runId}.reader.${randomBytes(3).toString('hex')}`,
+    maxWaitTimeInMs: 100,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const out: { value: Buffer | null; headers: Record<string, string> }[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${topic}: ${out.length} of ${expected} records`)),
+        timeoutMs,
+      );
+      consumer
+        .run({
+          eachMessage: async ({ message }) => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+            out.push({ value: message.value, headers });
+            if (out.length >= expected) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}
+
+function coldIds(): string[] {
+  const ids: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.ndjson.gz')) {
+        for (const line of gunzipSync(readFileSync(path)).toString('utf8').split('\n')) {
+          if (line.trim()) ids.push(JSON.parse(line).id);
+        }
+      }
+    }
+  };
+  walk(coldDir);
+  return ids;
+}
+
+async function produceRaw(topic: string, values: (Buffer | null)[]) {
+  const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+  await producer.connect();
+  await producer.send({
+    topic,
+    acks: -1,
+    messages: values.map((value, i) => ({ key: `bad-${i}`, value, headers: { 'x-test': `bad-${i}` } })),
+  });
+  await producer.disconnect();
+}
+
+function load(seed: number, count: number, ratePerSecond?: number) {
+  return produceGeneratedEvents({
+    kafka,
+    registryUrl: stack.registryUrl,
+    topics,
+    seed,
+    count,
+    avroShare: 0.4,
+    ...(ratePerSecond ? { ratePerSecond } : {}),
+  });
+}
+
+describe('patternflow end to end', { timeout: 900_000 }, () => {
+  before(async () => {
+    kafka = createKafka({ brokers: stack.brokers, clientId: runId, logger, clientLogLevel: 'error' });
+    pool = new pg.Pool({ connectionString: stack.pgUrl, max: 2 });
+    // A topic of a source that has no pack: its records must end in the DLQ.
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic: topics.ingest('mystery'), numPartitions: 1 }],
+    });
+    await admin.disconnect();
+    fleet = startServices({
+      logDir,
+      basePort: 21000 + Math.floor(Math.random() * 4000),
+      env: {
+        PF_KAFKA_BROKERS: stack.brokers.join(','),
+        PF_REGISTRY_URL: stack.registryUrl,
+        PF_PG_URL: stack.pgUrl,
+        PF_PG_SCHEMA: schema,
+        PF_COLD_DIR: coldDir,
+        PF_TOPIC_NAMESPACE: runId,
+        PF_LOG_LEVEL: 'info',
+        PF_MAX_VALUE_BYTES: '65536',
+        PF_PAUSE_WHEN_BACKLOG_ABOVE: '3000',
+        PF_RESUME_WHEN_BACKLOG_BELOW: '1000',
+        PF_BACKLOG_CHECK_MS: '250',
+        PF_SESSION_TIMEOUT_MS: '15000',
+      },
+    });
+    await fleet.waitReady();
+  });
+
+  after(async () => {
+    await fleet?.stop();
+    const admin = kafka.admin();
+    await admin.connect();
+    const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${runId}.`));
+    await admin.deleteTopics({ topics: mine }).catch(() => {});
+    await admin.disconnect();
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+    await pool.end();
+    rmSync(coldDir, { recursive: true, force: true });
+  });
+
+  test('N generated events (JSON and Avro, three sources) make exactly N rows, labelled by the models, and bulk files with each id once', async () => {
+    const sent = await load(1001, 3000);
+    assert.equal(sent.sent, 3000);
+    assert.ok(sent.avro > 1000 && sent.json > 1000, `a real mix: ${sent.avro} Avro, ${sent.json} JSON`);
+    assert.equal(new Set(sent.ids).size, sent.ids.length, 'generated ids are unique');
+
+    assert.equal(await waitForRows(sent.ids, 180_000), sent.ids.length);
+    const { rows } = await pool.query(
+      `SELECT source, label, lane, model_name, count(*)::int AS n FROM ${schema}.patterns WHERE id = ANY($1::text[]) GROUP BY 1, 2, 3, 4`,
+      [sent.ids],
+    );
+    const total = rows.reduce((sum, row) => sum + row.n, 0);
+    assert.equal(total, 3000, 'every id exactly once');
+    assert.deepEqual(new Set(rows.map((row) => row.source)), new Set(Object.keys(sent.bySource)));
+    for (const row of rows) {
+      assert.ok(row.model_name, 'every row names its model');
+      if (row.source !== 'netflow') assert.ok(LABELS.has(row.label), `label ${row.label} is a model label`);
+    }
+    assert.ok(new Set(rows.map((row) => row.lane)).size >= 2, 'traffic reaches several lanes');
+
+    const bulk = await pool.query(
+      `SELECT id FROM ${schema}.patterns WHERE lane = 'bulk' AND id = ANY($1::text[])`,
+      [sent.ids],
+    );
+    const files = coldIds();
+    assert.equal(files.length, new Set(files).size, 'no id twice in the cold files');
+    assert.deepEqual(
+      new Set(files),
+      new Set(bulk.rows.map((row) => row.id)),
+      'the bulk lane files hold exactly the bulk rows',
+    );
+  });
+
+  test('malformed input of every kind goes to the DLQ with its reason; the valid records around it are unaffected', async () => {
+    const before = (await load(2002, 200)).ids;
+    const pay = topics.ingest('payments');
+    await produceRaw(pay, [
+      Buffer.from('{"not json'),
+      Buffer.from(JSON.stringify({ hello: 'world' })),
+      Buffer.from('x'.repeat(70_000)),
+      Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0, 1, 2, 3]),
+      null,
+    ]);
+    await produceRaw(topics.ingest('mystery'), [Buffer.from('{}')]);
+    const afterIds = (await load(2003, 200)).ids;
+
+    const dead = await readTopic(topics.dlq, 6);
+    const reasons = dead.map((record) => record.headers[DeadLetterHeaders.reason]).sort();
+    assert.deepEqual(
+      reasons,
+      [
+        ErrorCodes.VALUE_NOT_DECODABLE,
+        ErrorCodes.MISSING_FIELD,
+        ErrorCodes.VALUE_OVERSIZED,
+        ErrorCodes.UNKNOWN_SCHEMA_ID,
+        ErrorCodes.VALUE_EMPTY,
+        ErrorCodes.UNKNOWN_SOURCE,
+      ].sort(),
+    );
+    for (const record of dead) {
+      assert.equal(record.headers[DeadLetterHeaders.stage], 'ingestor');
+      assert.match(record.headers['x-test'] ?? '', /^bad-\d$/, 'original headers are kept');
+      assert.ok(record.headers[DeadLetterHeaders.message], 'a specific message');
+      assert.match(record.headers[DeadLetterHeaders.sourceOffset] ?? '', /^\d+$/);
+    }
+    const notJson = dead.find((r) => r.headers[DeadLetterHeaders.reason] === ErrorCodes.VALUE_NOT_DECODABLE)!;
+    assert.equal(String(notJson.value), '{"not json', 'the original bytes are kept');
+
+    const all = [...before, ...afterIds];
+    assert.equal(await waitForRows(all, 120_000), all.length);
+    for (const service of fleet.processes.values()) {
+      assert.equal(service.starts, 1, `${service.name} never restarted`);
+      assert.equal(service.child.exitCode, null, `${service.name} still running`);
+    }
+  });
+
+  test('with the sink stalled, upstream stages pause with bounded memory, and everything drains after', async () => {
+    const locker = await pool.connect();
+    await locker.query('BEGIN');
+    await locker.query(`LOCK TABLE ${schema}.patterns IN ACCESS EXCLUSIVE MODE`);
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      await locker.query('COMMIT');
+      locker.release();
+    };
+    try {
+      const sent = await load(3003, 20_000);
+      // Upstream stages pause once the backlog in front of the stalled stage passes the limit.
+      const deadline = Date.now() + 120_000;
+      let pausedStages: string[] = [];
+      while (Date.now() < deadline) {
+        pausedStages = [];
+        for (const name of ['ingestor', 'inference-tagger', 'priority-router'] as const) {
+          if (metricSum(await fleet.metrics(name), 'pf_consumer_paused') === 1) pausedStages.push(name);
+        }
+        if (pausedStages.includes('priority-router') && pausedStages.includes('inference-tagger')) break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      assert.ok(pausedStages.includes('priority-router'), `router paused (paused: ${pausedStages})`);
+      assert.ok(pausedStages.includes('inference-tagger'), `tagger paused (paused: ${pausedStages})`);
+      for (const name of ['ingestor', 'inference-tagger', 'priority-router', 'sink'] as const) {
+        const rss = metricSum(await fleet.metrics(name), 'process_resident_memory_bytes');
+        assert.ok(
+          rss > 0 && rss < 600 * 1024 * 1024,
+          `${name} RSS ${Math.round(rss / 1048576)} MiB stays bounded`,
+        );
+      }
+      assert.equal(await rowCount(sent.ids), 0, 'nothing was written while the table was locked');
+      await release();
+      assert.equal(
+        await waitForRows(sent.ids, 300_000),
+        sent.ids.length,
+        'everything drains after the stall',
+      );
+    } finally {
+      await release();
+    }
+  });
+
+  test('a service killed with SIGKILL mid-stream and restarted: still exactly N distinct rows', async () => {
+    const loading = load(4004, 6000, 1500);
+    for (const name of ['inference-tagger', 'sink', 'ingestor', 'priority-router'] as const) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await fleet.kill(name, 'SIGKILL');
+      fleet.start(name);
+    }
+    const sent = await loading;
+    await fleet.waitReady(undefined, 120_000);
+    assert.equal(await waitForRows(sent.ids, 300_000), sent.ids.length);
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM ${schema}.patterns WHERE id = ANY($1::text[])`,
+      [sent.ids],
+    );
+    assert.deepEqual(rows[0], { n: sent.ids.length, d: sent.ids.length });
+    const files = coldIds();
+    assert.equal(files.length, new Set(files).size, 'no id twice in the cold files after the kills');
+  });
+});

@@ -16,11 +16,14 @@ export const ErrorCodes = {
   MODEL_MISSING: 'PF_MODEL_MISSING',
   INVALID_FEATURES: 'PF_INVALID_FEATURES',
   NO_ROUTE: 'PF_NO_ROUTE',
+  SINK_REJECTED: 'PF_SINK_REJECTED',
   // the process cannot run as configured: it exits non-zero
   CONFIG_INVALID: 'PF_CONFIG_INVALID',
   POLICY_INVALID: 'PF_POLICY_INVALID',
   MODEL_INTEGRITY: 'PF_MODEL_INTEGRITY',
   MODEL_LOAD: 'PF_MODEL_LOAD',
+  // onnxruntime failed on validated input: the runtime is broken, not the record
+  INFERENCE_FAILED: 'PF_INFERENCE_FAILED',
   // a dependency misbehaved: retried, then the process exits so that it restarts clean
   REGISTRY_UNAVAILABLE: 'PF_REGISTRY_UNAVAILABLE',
   KAFKA: 'PF_KAFKA',
@@ -42,6 +45,7 @@ const RECORD_CODES: ReadonlySet<ErrorCode> = new Set([
   ErrorCodes.MODEL_MISSING,
   ErrorCodes.INVALID_FEATURES,
   ErrorCodes.NO_ROUTE,
+  ErrorCodes.SINK_REJECTED,
 ]);
 
 export interface PipelineErrorOptions {

@@ -64,10 +64,11 @@ export async function produceGeneratedEvents(options: LoadOptions): Promise<Load
       if (asAvro) {
         let id = schemaIds.get(source);
         if (id === undefined) {
-          ({ id } = await registry.register(
-            { type: SchemaType.AVRO, schema: JSON.stringify(adapter.rawSchema) },
-            { subject: valueSubject(topic) },
-          ));
+          // The ingestor registers each source's schema at startup; a producer looks it up.
+          const schema = { type: SchemaType.AVRO as const, schema: JSON.stringify(adapter.rawSchema) };
+          id = await registry
+            .getRegistryIdBySchema(valueSubject(topic), schema)
+            .catch(async () => (await registry.register(schema, { subject: valueSubject(topic) })).id);
           schemaIds.set(source, id);
         }
         value = await registry.encode(id, event);

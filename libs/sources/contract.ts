@@ -31,3 +31,35 @@ export interface LabelledEvent {
   /** Ground truth class, for training and evaluation only (never sent to Kafka). */
   label: string;
 }
+
+/**
+ * One model's input: the feature order and how to compute it from the canonical record.
+ * The same definition writes the trainer's feature table and feeds the runtime, so
+ * training and serving cannot drift.
+ */
+export interface FeatureDefinition {
+  /** Which model consumes the vector (the `source` in a model manifest). */
+  readonly modelKey: string;
+  readonly names: readonly string[];
+  /** Throws PipelineError INVALID_FEATURES naming the attribute or feature at fault. */
+  extract(record: NormalizedPattern): Float32Array;
+}
+
+export interface GeneratorOptions {
+  seed: number;
+  /** Event time of the first event (epoch millis). */
+  startTime: number;
+  /** Mean gap between consecutive event times of this source (millis). */
+  meanGapMs: number;
+}
+
+/** A source adapter plus what training and load generation need: labels, features, a generator. */
+export interface SourcePack extends SourceAdapter {
+  /** The canonical `kind` of this source's events (e.g. card_payment). */
+  readonly kind: string;
+  /** Class names in model output order. */
+  readonly labels: readonly string[];
+  readonly features: FeatureDefinition;
+  /** A deterministic stream of labelled raw events: same options => same events. */
+  createGenerator(options: GeneratorOptions): () => LabelledEvent;
+}

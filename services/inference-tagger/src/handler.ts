@@ -19,6 +19,9 @@ export interface Prediction {
   modelVersion: string;
 }
 
+/** A row's prediction, or why the model runtime refused that row. */
+export type PredictionOutcome = { ok: true; prediction: Prediction } | { ok: false; error: PipelineError };
+
 /**
  * Normalized records → tagged records. Features are computed and checked per record, so
  * one record with bad features or without a model is dead-lettered alone; the rest of
@@ -30,7 +33,7 @@ export function createTagHandler(deps: {
   taggedTopic: string;
   extractFeatures: (record: NormalizedPattern) => FeatureRow;
   hasModel: (modelKey: string) => boolean;
-  inference: MicroBatcher<FeatureRow, Prediction>;
+  inference: MicroBatcher<FeatureRow, PredictionOutcome>;
   now?: () => number;
 }): StageHandler {
   const now = deps.now ?? Date.now;
@@ -55,10 +58,16 @@ export function createTagHandler(deps: {
         deadLetters.push({ record: item.record, error } satisfies DeadLetter);
       }
     }
-    const predictions = await deps.inference.submit(rows);
+    const outcomes = await deps.inference.submit(rows);
     const inferredAt = now();
-    const messages: OutboundMessage[] = ready.map(({ record, value }, i) => {
-      const prediction = predictions[i]!;
+    const messages: OutboundMessage[] = [];
+    ready.forEach(({ record, value }, i) => {
+      const outcome = outcomes[i]!;
+      if (!outcome.ok) {
+        deadLetters.push({ record, error: outcome.error });
+        return;
+      }
+      const { prediction } = outcome;
       const tagged: TaggedPattern = {
         ...value,
         inference: {
@@ -70,7 +79,7 @@ export function createTagHandler(deps: {
           inferred_at: inferredAt,
         },
       };
-      return {
+      messages.push({
         topic: deps.taggedTopic,
         key: tagged.id,
         value: deps.encoder.encode(tagged),
@@ -78,7 +87,7 @@ export function createTagHandler(deps: {
           [TRACEPARENT]: nextTraceparent(record.headers[TRACEPARENT]),
           'pf-label': prediction.label,
         },
-      };
+      });
     });
     return { messages, deadLetters };
   };

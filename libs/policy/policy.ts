@@ -1,0 +1,454 @@
+/**
+ * Routing policy as code: a versioned YAML file of ordered rules, first match wins.
+ * Everything is checked when the file is loaded (fields, operators, lanes, names, types,
+ * a final unconditional default, unreachable rules), so route() itself cannot fail and
+ * runs precompiled closures with no allocation: each rule's result object is built once.
+ */
+import { readFileSync } from 'node:fs';
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import type { TaggedPattern } from '@patternflow/records';
+import { parse as parseYaml } from 'yaml';
+import {
+  type Conjunct,
+  FULL_SCORE,
+  intersectConjuncts,
+  isEmptyConjunct,
+  type ScoreRange,
+  type StringField,
+  subsumes,
+  TRUE_CONJUNCT,
+} from './constraints.ts';
+
+export interface RouteDecision {
+  readonly lane: string;
+  readonly rule: string;
+}
+
+export interface Policy {
+  readonly version: string;
+  readonly lanes: readonly string[];
+  /** First matching rule's lane and name. The returned object is shared and frozen: do not mutate. */
+  route(record: TaggedPattern): RouteDecision;
+}
+
+type Condition =
+  | {
+      readonly type: 'string';
+      readonly field: StringField;
+      readonly kind: 'in' | 'not_in';
+      readonly values: readonly string[];
+    }
+  | { readonly type: 'score'; readonly range: ScoreRange }
+  | { readonly type: 'all' | 'any'; readonly items: readonly Condition[] };
+
+type Predicate = (record: TaggedPattern) => boolean;
+
+const STRING_FIELDS: ReadonlySet<string> = new Set<StringField>([
+  'label',
+  'source',
+  'kind',
+  'tenant',
+  'tier',
+  'region',
+]);
+const STRING_OPERATORS = ['eq', 'in', 'not_in'] as const;
+const SCORE_OPERATORS = ['gte', 'gt', 'lte', 'lt'] as const;
+const TOP_KEYS: ReadonlySet<string> = new Set(['version', 'lanes', 'rules']);
+const RULE_KEYS: ReadonlySet<string> = new Set(['name', 'lane', 'when', 'description']);
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** Lanes become Kafka topic suffixes (patterns.routed.<lane>) and directory names. */
+const LANE_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
+/** Expanding nested any/all can grow exponentially; past this the rule is not checked for reachability. */
+const MAX_CONJUNCTS = 256;
+
+/** Problems found in one file; they are all reported in one POLICY_INVALID error. */
+class Problems {
+  readonly list: string[] = [];
+  add(where: string, problem: string): void {
+    this.list.push(where ? `${where}: ${problem}` : problem);
+  }
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const ruleLabel = (index: number, name: unknown): string =>
+  typeof name === 'string' ? `rule #${index + 1} "${name}"` : `rule #${index + 1}`;
+
+export function loadPolicy(path: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new PipelineError(ErrorCodes.POLICY_INVALID, `${path}: cannot read the policy file`, {
+      cause,
+      details: { origin: path },
+    });
+  }
+  return parsePolicy(text, path);
+}
+
+export function parsePolicy(text: string, origin: string): Policy {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+    throw invalid(origin, [`not valid YAML: ${reason}`], cause);
+  }
+  const problems = new Problems();
+  if (!isPlainObject(doc))
+    throw invalid(origin, ['the file must be a mapping with version, lanes and rules']);
+  for (const key of Object.keys(doc)) {
+    if (!TOP_KEYS.has(key))
+      problems.add('', `unknown top-level key "${key}" (expected version, lanes, rules)`);
+  }
+
+  const version = doc.version;
+  if (typeof version !== 'string' || version.trim() === '') {
+    problems.add('version', 'must be a non-empty string (quote it: version: "1.0")');
+  }
+
+  const lanes = readLanes(doc.lanes, problems);
+  const laneSet = new Set(lanes);
+  const rules = doc.rules;
+  if (!Array.isArray(rules) || rules.length === 0) {
+    problems.add('rules', 'must be a non-empty list');
+    throw invalid(origin, problems.list);
+  }
+
+  const parsed: { name: string; lane: string; condition: Condition | null }[] = [];
+  const seenNames = new Map<string, number>();
+  rules.forEach((raw, index) => {
+    const rawName = isPlainObject(raw) ? raw.name : undefined;
+    const where = ruleLabel(index, rawName);
+    if (!isPlainObject(raw)) {
+      problems.add(where, 'must be a mapping with name, lane and (except the default) when');
+      return;
+    }
+    for (const key of Object.keys(raw)) {
+      if (!RULE_KEYS.has(key))
+        problems.add(where, `unknown key "${key}" (expected name, lane, when, description)`);
+    }
+    let ok = true;
+    if (typeof rawName !== 'string' || !NAME_PATTERN.test(rawName)) {
+      problems.add(where, 'name must be a string of letters, digits, "_", "." or "-"');
+      ok = false;
+    } else if (seenNames.has(rawName)) {
+      problems.add(where, `duplicate rule name (first used by rule #${(seenNames.get(rawName) ?? 0) + 1})`);
+      ok = false;
+    } else {
+      seenNames.set(rawName, index);
+    }
+    if (typeof raw.lane !== 'string') {
+      problems.add(where, 'lane must be a string');
+      ok = false;
+    } else if (lanes.length > 0 && !laneSet.has(raw.lane)) {
+      problems.add(where, `unknown lane "${raw.lane}" (declared lanes: ${lanes.join(', ')})`);
+      ok = false;
+    }
+    if (raw.description !== undefined && typeof raw.description !== 'string') {
+      problems.add(where, 'description must be a string');
+    }
+    let condition: Condition | null = null;
+    if (raw.when !== undefined) {
+      const c = readConditionMap(raw.when, `${where} when`, problems);
+      if (c === undefined) ok = false;
+      else condition = c;
+    }
+    if (ok) parsed.push({ name: rawName as string, lane: raw.lane as string, condition });
+  });
+
+  if (problems.list.length === 0) checkOrderAndReachability(parsed, problems);
+  if (problems.list.length > 0) throw invalid(origin, problems.list);
+
+  const decisions = parsed.map((r) => Object.freeze({ lane: r.lane, rule: r.name }));
+  const predicates = parsed.slice(0, -1).map((r) => compile(r.condition as Condition));
+  const fallback = decisions[decisions.length - 1] as RouteDecision;
+  const count = predicates.length;
+  return Object.freeze({
+    version: version as string,
+    lanes: Object.freeze([...lanes]),
+    route(record: TaggedPattern): RouteDecision {
+      for (let i = 0; i < count; i++) {
+        if ((predicates[i] as Predicate)(record)) return decisions[i] as RouteDecision;
+      }
+      return fallback;
+    },
+  });
+}
+
+function invalid(origin: string, problems: readonly string[], cause?: unknown): PipelineError {
+  return new PipelineError(
+    ErrorCodes.POLICY_INVALID,
+    `${origin}: invalid routing policy: ${problems.join('; ')}`,
+    {
+      cause,
+      details: { origin, problems },
+    },
+  );
+}
+
+function readLanes(raw: unknown, problems: Problems): string[] {
+  if (!Array.isArray(raw) || raw.length === 0) {
+    problems.add('lanes', 'must be a non-empty list of lane names');
+    return [];
+  }
+  const lanes: string[] = [];
+  for (const lane of raw) {
+    if (typeof lane !== 'string' || !LANE_PATTERN.test(lane)) {
+      problems.add(
+        'lanes',
+        `${JSON.stringify(lane)} is not a lane name (lowercase letters, digits, "_", "-")`,
+      );
+    } else if (lanes.includes(lane)) {
+      problems.add('lanes', `"${lane}" is declared twice`);
+    } else {
+      lanes.push(lane);
+    }
+  }
+  return lanes;
+}
+
+/** A `when` mapping: every entry must hold. Returns undefined when it had problems. */
+function readConditionMap(raw: unknown, where: string, problems: Problems): Condition | undefined {
+  if (!isPlainObject(raw) || Object.keys(raw).length === 0) {
+    problems.add(
+      where,
+      'must be a non-empty mapping of conditions (omit `when` only on the final default rule)',
+    );
+    return undefined;
+  }
+  const items: Condition[] = [];
+  let ok = true;
+  for (const [key, value] of Object.entries(raw)) {
+    const item = readCondition(key, value, `${where}.${key}`, problems);
+    if (item === undefined) ok = false;
+    else items.push(item);
+  }
+  if (!ok) return undefined;
+  return items.length === 1 ? items[0] : { type: 'all', items };
+}
+
+function readCondition(
+  key: string,
+  value: unknown,
+  where: string,
+  problems: Problems,
+): Condition | undefined {
+  if (key === 'all' || key === 'any') {
+    if (!Array.isArray(value) || value.length === 0) {
+      problems.add(where, 'must be a non-empty list of condition mappings');
+      return undefined;
+    }
+    const items = value.map((v, i) => readConditionMap(v, `${where}[${i}]`, problems));
+    if (items.some((i) => i === undefined)) return undefined;
+    return { type: key, items: items as Condition[] };
+  }
+  if (key === 'score') return readScore(value, where, problems);
+  if (STRING_FIELDS.has(key)) return readString(key as StringField, value, where, problems);
+  problems.add(
+    where,
+    `unknown field "${key}" (known: ${[...STRING_FIELDS].join(', ')}, score, and the combinators all, any)`,
+  );
+  return undefined;
+}
+
+function readString(
+  field: StringField,
+  value: unknown,
+  where: string,
+  problems: Problems,
+): Condition | undefined {
+  const list = (v: unknown): string[] | undefined =>
+    Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string') ? (v as string[]) : undefined;
+  // Shorthands: `tier: enterprise` is eq, `label: [a, b]` is in.
+  if (typeof value === 'string') return { type: 'string', field, kind: 'in', values: [value] };
+  if (Array.isArray(value)) {
+    const values = list(value);
+    if (values) return { type: 'string', field, kind: 'in', values };
+    problems.add(where, 'a list must be a non-empty list of strings');
+    return undefined;
+  }
+  if (!isPlainObject(value) || Object.keys(value).length !== 1) {
+    problems.add(
+      where,
+      `must be a string, a list of strings, or one of {${STRING_OPERATORS.join(' | ')}: …}`,
+    );
+    return undefined;
+  }
+  const [op, operand] = Object.entries(value)[0] as [string, unknown];
+  if (op === 'eq') {
+    if (typeof operand === 'string') return { type: 'string', field, kind: 'in', values: [operand] };
+    problems.add(`${where}.eq`, 'must be a string');
+    return undefined;
+  }
+  if (op === 'in' || op === 'not_in') {
+    const values = list(operand);
+    if (values) return { type: 'string', field, kind: op, values };
+    problems.add(`${where}.${op}`, 'must be a non-empty list of strings');
+    return undefined;
+  }
+  problems.add(where, `unknown operator "${op}" for ${field} (known: ${STRING_OPERATORS.join(', ')})`);
+  return undefined;
+}
+
+function readScore(value: unknown, where: string, problems: Problems): Condition | undefined {
+  if (!isPlainObject(value) || Object.keys(value).length === 0) {
+    problems.add(where, `must be a mapping of bounds (${SCORE_OPERATORS.join(', ')})`);
+    return undefined;
+  }
+  let ok = true;
+  for (const [op, bound] of Object.entries(value)) {
+    if (!(SCORE_OPERATORS as readonly string[]).includes(op)) {
+      problems.add(where, `unknown operator "${op}" for score (known: ${SCORE_OPERATORS.join(', ')})`);
+      ok = false;
+    } else if (typeof bound !== 'number' || !Number.isFinite(bound) || bound < 0 || bound > 1) {
+      problems.add(`${where}.${op}`, `must be a number in [0, 1], got ${JSON.stringify(bound)}`);
+      ok = false;
+    }
+  }
+  if ('gte' in value && 'gt' in value) problems.add(where, 'use either gte or gt, not both');
+  if ('lte' in value && 'lt' in value) problems.add(where, 'use either lte or lt, not both');
+  if (!ok || ('gte' in value && 'gt' in value) || ('lte' in value && 'lt' in value)) return undefined;
+  const v = value as Partial<Record<(typeof SCORE_OPERATORS)[number], number>>;
+  const range: ScoreRange = {
+    lo: v.gt ?? v.gte ?? FULL_SCORE.lo,
+    loOpen: v.gt !== undefined,
+    hi: v.lt ?? v.lte ?? FULL_SCORE.hi,
+    hiOpen: v.lt !== undefined,
+  };
+  return { type: 'score', range };
+}
+
+/** Disjunctive normal form of a condition, or null when it would exceed MAX_CONJUNCTS. */
+function toDnf(condition: Condition): Conjunct[] | null {
+  switch (condition.type) {
+    case 'string':
+      return [
+        {
+          strings: new Map([[condition.field, { kind: condition.kind, values: new Set(condition.values) }]]),
+          score: FULL_SCORE,
+        },
+      ];
+    case 'score':
+      return [{ strings: new Map(), score: condition.range }];
+    case 'any': {
+      const out: Conjunct[] = [];
+      for (const item of condition.items) {
+        const d = toDnf(item);
+        if (d === null || out.length + d.length > MAX_CONJUNCTS) return null;
+        out.push(...d);
+      }
+      return out;
+    }
+    case 'all': {
+      let acc: Conjunct[] = [TRUE_CONJUNCT];
+      for (const item of condition.items) {
+        const d = toDnf(item);
+        if (d === null || acc.length * d.length > MAX_CONJUNCTS) return null;
+        acc = acc.flatMap((a) => d.map((b) => intersectConjuncts(a, b)));
+      }
+      return acc;
+    }
+  }
+}
+
+function checkOrderAndReachability(
+  rules: readonly { name: string; condition: Condition | null }[],
+  problems: Problems,
+): void {
+  const last = rules.length - 1;
+  rules.forEach((rule, index) => {
+    if (rule.condition === null && index < last) {
+      problems.add(
+        ruleLabel(index, rule.name),
+        `has no \`when\`, so it matches everything and rules #${index + 2}..#${last + 1} are unreachable; only the last rule may be unconditional`,
+      );
+    }
+  });
+  const lastRule = rules[last];
+  if (lastRule && lastRule.condition !== null) {
+    problems.add(
+      ruleLabel(last, lastRule.name),
+      'the last rule must be the unconditional default (a rule without `when`), so that every record gets a lane',
+    );
+  }
+  if (problems.list.length > 0) return;
+
+  // Earlier rules' conjuncts, each tagged with its rule, to explain which rules shadow a later one.
+  const earlier: { conjunct: Conjunct; rule: number }[] = [];
+  rules.slice(0, last).forEach((rule, index) => {
+    const dnf = toDnf(rule.condition as Condition);
+    if (dnf === null) return; // too large to analyse: neither checked nor used as a shadow
+    const live = dnf.filter((c) => !isEmptyConjunct(c));
+    if (live.length === 0) {
+      problems.add(ruleLabel(index, rule.name), 'can never match: its conditions contradict each other');
+      return;
+    }
+    const shadows = new Set<number>();
+    const covered = live.every((c) => {
+      const by = earlier.find((e) => subsumes(e.conjunct, c));
+      if (by) shadows.add(by.rule);
+      return by !== undefined;
+    });
+    if (covered) {
+      const names = [...shadows].map((i) => ruleLabel(i, rules[i]?.name)).join(', ');
+      problems.add(
+        ruleLabel(index, rule.name),
+        `is unreachable: every record it matches is already matched by ${names}`,
+      );
+    }
+    for (const conjunct of live) earlier.push({ conjunct, rule: index });
+  });
+}
+
+const STRING_GETTERS: Record<StringField, (r: TaggedPattern) => string> = {
+  label: (r) => r.inference.label,
+  source: (r) => r.source,
+  kind: (r) => r.kind,
+  tenant: (r) => r.tenant,
+  tier: (r) => r.tier,
+  region: (r) => r.region,
+};
+
+function compile(condition: Condition): Predicate {
+  switch (condition.type) {
+    case 'string': {
+      const get = STRING_GETTERS[condition.field];
+      const values = condition.values;
+      if (values.length === 1) {
+        const only = values[0] as string;
+        return condition.kind === 'in' ? (r) => get(r) === only : (r) => get(r) !== only;
+      }
+      const set = new Set(values);
+      return condition.kind === 'in' ? (r) => set.has(get(r)) : (r) => !set.has(get(r));
+    }
+    case 'score': {
+      const { lo, loOpen, hi, hiOpen } = condition.range;
+      // NaN compares false both ways, so a record without a usable score matches no score condition.
+      if (loOpen && hiOpen) return (r) => r.inference.score > lo && r.inference.score < hi;
+      if (loOpen) return (r) => r.inference.score > lo && r.inference.score <= hi;
+      if (hiOpen) return (r) => r.inference.score >= lo && r.inference.score < hi;
+      return (r) => r.inference.score >= lo && r.inference.score <= hi;
+    }
+    case 'all': {
+      const parts = condition.items.map(compile);
+      if (parts.length === 2) {
+        const [a, b] = parts as [Predicate, Predicate];
+        return (r) => a(r) && b(r);
+      }
+      return (r) => {
+        for (let i = 0; i < parts.length; i++) if (!(parts[i] as Predicate)(r)) return false;
+        return true;
+      };
+    }
+    case 'any': {
+      const parts = condition.items.map(compile);
+      return (r) => {
+        for (let i = 0; i < parts.length; i++) if ((parts[i] as Predicate)(r)) return true;
+        return false;
+      };
+    }
+  }
+}

@@ -1,0 +1,10 @@
+export { createAvroType } from './avro.ts';
+export type {
+  DecodedValue,
+  SchemaCodec,
+  SchemaCodecOptions,
+  SchemaDecoder,
+  SchemaEncoder,
+} from './codec.ts';
+export { createSchemaCodec } from './codec.ts';
+export { isConfluentFramed } from './wire.ts';

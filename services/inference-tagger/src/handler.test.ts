@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import type { InboundRecord } from '@patternflow/kafka';
+import { parseTraceparent } from '@patternflow/observability';
+import type { NormalizedPattern, TaggedPattern } from '@patternflow/records';
+import type { SchemaDecoder, SchemaEncoder } from '@patternflow/registry';
+import { createTagHandler, type FeatureRow, type PredictionOutcome } from './handler.ts';
+import { createMicroBatcher } from './micro-batcher.ts';
+
+const normalized = (id: string, source: string): NormalizedPattern => ({
+  id,
+  source,
+  kind: 'k',
+  event_time: 1,
+  ingest_time: 2,
+  tenant: 't',
+  tier: 'free',
+  region: 'eu-west',
+  attributes: { amount: id === 'nan' ? Number.NaN : 10 },
+  payload: '{}',
+  payload_format: 'JSON',
+  payload_schema_id: null,
+});
+
+const inbound = (value: string, offset: number): InboundRecord => ({
+  topic: 'patterns.normalized',
+  partition: 0,
+  offset: String(offset),
+  timestamp: 0,
+  key: null,
+  value: Buffer.from(value),
+  headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+});
+
+const decoder: SchemaDecoder = {
+  async decode(buffer) {
+    const [id, source] = buffer.toString().split(':');
+    return { schemaId: 1, value: normalized(id!, source!) };
+  },
+};
+const encoded: TaggedPattern[] = [];
+const encoder: SchemaEncoder = {
+  schemaId: 2,
+  encode(value) {
+    encoded.push(value as TaggedPattern);
+    return Buffer.from('x');
+  },
+};
+
+test('records get the model label, scores and version; bad features and missing models are dead-lettered alone', async () => {
+  const runs: FeatureRow[][] = [];
+  const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
+    maxSize: 100,
+    lingerMs: 1,
+    run: async (rows) => {
+      runs.push(rows);
+      return rows.map(() => ({
+        ok: true,
+        prediction: {
+          label: 'fraud',
+          score: 0.8,
+          scores: { fraud: 0.8, legit: 0.2 },
+          modelName: 'payments-gbt',
+          modelVersion: '3',
+        },
+      }));
+    },
+  });
+  const handler = createTagHandler({
+    decoder,
+    encoder,
+    taggedTopic: 'patterns.tagged',
+    extractFeatures: (record) => {
+      if (Number.isNaN(record.attributes.amount)) {
+        throw new PipelineError(ErrorCodes.INVALID_FEATURES, 'amount is NaN');
+      }
+      return { modelKey: record.source, values: new Float32Array([1, 2]) };
+    },
+    hasModel: (key) => key === 'payments',
+    inference,
+    now: () => 42,
+  });
+  const result = await handler([
+    inbound('a:payments', 0),
+    inbound('nan:payments', 1),
+    inbound('b:weather', 2),
+    inbound('c:payments', 3),
+  ]);
+  assert.deepEqual(
+    result.deadLetters.map((d) => [d.record.offset, d.error.code]),
+    [
+      ['1', ErrorCodes.INVALID_FEATURES],
+      ['2', ErrorCodes.MODEL_MISSING],
+    ],
+  );
+  assert.equal(runs.length, 1, 'one model call for the chunk');
+  assert.equal(runs[0]!.length, 2);
+  assert.deepEqual(
+    result.messages.map((m) => m.key),
+    ['a', 'c'],
+  );
+  assert.deepEqual(encoded.at(-1)!.inference, {
+    label: 'fraud',
+    score: 0.8,
+    scores: { fraud: 0.8, legit: 0.2 },
+    model_name: 'payments-gbt',
+    model_version: '3',
+    inferred_at: 42,
+  });
+  const trace = parseTraceparent(result.messages[0]!.headers.traceparent);
+  assert.equal(trace?.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', 'the trace continues');
+});
+
+test('a row the runtime refuses is dead-lettered with the runtime error', async () => {
+  const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
+    maxSize: 10,
+    lingerMs: 1,
+    run: async (rows) =>
+      rows.map(() => ({
+        ok: false,
+        error: new PipelineError(ErrorCodes.INVALID_FEATURES, 'expected 12 features, got 2'),
+      })),
+  });
+  const handler = createTagHandler({
+    decoder,
+    encoder,
+    taggedTopic: 'patterns.tagged',
+    extractFeatures: () => ({ modelKey: 'payments', values: new Float32Array(2) }),
+    hasModel: () => true,
+    inference,
+  });
+  const result = await handler([inbound('a:payments', 0)]);
+  assert.equal(result.messages.length, 0);
+  assert.match(result.deadLetters[0]!.error.message, /expected 12 features/);
+});

@@ -1,0 +1,84 @@
+import { integer, loadConfig, string, url } from '@patternflow/config';
+import { loadModelRuntime } from '@patternflow/models';
+import { createLogger, createStageMetrics } from '@patternflow/observability';
+import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
+import { createSchemaCodec } from '@patternflow/registry';
+import { exitOnStartupFailure, runStage, stageConfigChecks, stageConfigSpec } from '@patternflow/service';
+import { extractFeatures } from '@patternflow/sources';
+import { createTagHandler, type FeatureRow, type PredictionOutcome } from './handler.ts';
+import { createMicroBatcher } from './micro-batcher.ts';
+
+const config = loadConfig(
+  {
+    ...stageConfigSpec('inference-tagger'),
+    registryUrl: url('PF_REGISTRY_URL', ['http', 'https'], 'http://127.0.0.1:18081/apis/ccompat/v7'),
+    modelsDir: string('PF_MODELS_DIR', new URL('../../../models', import.meta.url).pathname),
+    inferenceMaxBatch: integer('PF_INFERENCE_MAX_BATCH', { default: 512, min: 1, max: 8192 }),
+    inferenceLingerMs: integer('PF_INFERENCE_LINGER_MS', { default: 5, min: 0, max: 1000 }),
+    intraOpThreads: integer('PF_INFERENCE_THREADS', { default: 1, min: 1, max: 64 }),
+  },
+  process.env,
+  [stageConfigChecks],
+);
+const logger = createLogger({ service: 'inference-tagger', level: config.logLevel });
+
+async function main(): Promise<void> {
+  const topics = topicNames(config.topicNamespace);
+  const metrics = createStageMetrics('inference-tagger');
+  // A model whose bytes differ from its manifest's sha256 stops the start here.
+  const runtime = await loadModelRuntime({
+    modelsDir: config.modelsDir,
+    registry: metrics.registry,
+    intraOpThreads: config.intraOpThreads,
+  });
+  logger.info(
+    { models: runtime.models.map((m) => `${m.name}@${m.version}`), modelsDir: config.modelsDir },
+    'models loaded',
+  );
+  const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
+    maxSize: config.inferenceMaxBatch,
+    lingerMs: config.inferenceLingerMs,
+    run: async (rows) => {
+      // One session.run per model for the whole micro-batch, results back in row order.
+      const outcomes = new Array<PredictionOutcome>(rows.length);
+      const byModel = new Map<string, number[]>();
+      rows.forEach((row, i) => {
+        const indexes = byModel.get(row.modelKey) ?? [];
+        indexes.push(i);
+        byModel.set(row.modelKey, indexes);
+      });
+      for (const [modelKey, indexes] of byModel) {
+        const results = await runtime.predict(
+          modelKey,
+          indexes.map((i) => rows[i]!.values),
+        );
+        indexes.forEach((rowIndex, k) => {
+          outcomes[rowIndex] = results[k]!;
+        });
+      }
+      return outcomes;
+    },
+  });
+  const codec = createSchemaCodec({ url: config.registryUrl });
+  await runStage({
+    stage: 'inference-tagger',
+    config,
+    logger,
+    metrics,
+    inputTopics: [topics.normalized],
+    outputTopics: [topics.tagged],
+    dlqTopic: topics.dlq,
+    downstream: { stage: 'priority-router', topics: [topics.tagged] },
+    handler: createTagHandler({
+      decoder: codec.decoderFor(loadSchema('normalized')),
+      encoder: await codec.encoderFor(valueSubject(topics.tagged), loadSchema('tagged')),
+      taggedTopic: topics.tagged,
+      extractFeatures,
+      hasModel: (modelKey) => runtime.hasModel(modelKey),
+      inference,
+    }),
+    close: () => runtime.close(),
+  });
+}
+
+main().catch(exitOnStartupFailure(logger));

@@ -1,0 +1,297 @@
+/**
+ * The sink's store: PostgreSQL rows for every lane, plus gzip NDJSON cold files for the
+ * cold lanes (default: bulk), committed together. Per batch, inside one PG transaction:
+ * insert rows → write the newly inserted cold-lane records to temp files (fsync) → record
+ * the files in cold_files → rename them into place (fsync dir) → COMMIT. A final file that
+ * cold_files does not list belongs to a transaction that never committed; reconcile()
+ * deletes it (and every temp file) so a replay writes those records exactly once.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import type { RoutedPattern } from '@patternflow/records';
+import type pg from 'pg';
+import {
+  type ColdBatch,
+  type ColdFileEntry,
+  createPostgresWriter,
+  type WriteResult,
+} from './postgres-writer.ts';
+
+const gzip = promisify(gzipCallback);
+
+export interface SinkStoreOptions {
+  pool: pg.Pool;
+  /** Root of the cold files: <coldDir>/lane=<lane>/date=<YYYY-MM-DD>/part-….ndjson.gz */
+  coldDir: string;
+  /** Lanes whose newly stored records also go to cold files (default ['bulk']). */
+  coldLanes?: readonly string[];
+  /** Patterns table (default "patterns"). */
+  table?: string;
+  /**
+   * Names this sink instance's cold files. reconcile() only touches files of its own
+   * instance, so instances sharing a coldDir need distinct, stable ids (default "sink").
+   */
+  instanceId?: string;
+  /** Fault injection for crash tests: runs after the files are renamed into place, before COMMIT. */
+  faults?: { afterColdRename?: () => void | Promise<void> };
+}
+
+export interface SinkWriteResult extends WriteResult {
+  /** Cold files this batch committed, relative to coldDir. */
+  coldFiles: string[];
+}
+
+export interface ReconcileReport {
+  /** Temp files of interrupted batches, deleted. */
+  removedTemp: string[];
+  /** Final files of batches that never committed, deleted (their records will be replayed). */
+  removedUncommitted: string[];
+}
+
+export interface SinkStore {
+  /** Creates the tables (idempotent). */
+  migrate(): Promise<void>;
+  /** Deletes this instance's leftovers of uncommitted batches; call at startup before writeBatch. */
+  reconcile(): Promise<ReconcileReport>;
+  /** Stores one batch; calls are serialized. Throws PipelineError SINK_WRITE (see `retriable`). */
+  writeBatch(records: readonly RoutedPattern[]): Promise<SinkWriteResult>;
+}
+
+const INSTANCE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** part-<instance>-<epoch ms, 13 digits>-<8 hex>.ndjson.gz; the fixed-width tail makes the instance unambiguous. */
+const FINAL_NAME = /^part-([A-Za-z0-9_-]+)-\d{13}-[0-9a-f]{8}\.ndjson\.gz$/;
+const TEMP_NAME = /^\.(part-[A-Za-z0-9_-]+-\d{13}-[0-9a-f]{8}\.ndjson\.gz)\.tmp$/;
+
+/** YYYY-MM-DD of an epoch-ms time, in UTC. */
+export function utcDay(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 10);
+}
+
+/** Partition directory of a record, relative to coldDir: lane=<lane>/date=<YYYY-MM-DD of event_time, UTC>. */
+export function partitionDir(lane: string, eventTimeMs: number): string {
+  return `lane=${lane}/date=${utcDay(eventTimeMs)}`;
+}
+
+/** gzip-compressed NDJSON: one JSON RoutedPattern per line, each line ending in "\n". */
+export async function encodeNdjsonGz(records: readonly RoutedPattern[]): Promise<Buffer> {
+  let text = '';
+  for (const r of records) text += `${JSON.stringify(r)}\n`;
+  return gzip(text);
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function unlinkIfPresent(path: string): Promise<void> {
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+}
+
+/** The cold files of one batch; see ColdBatch for the call order. */
+export function createColdBatch(opts: {
+  coldDir: string;
+  coldLanes: ReadonlySet<string>;
+  instanceId: string;
+  afterRename?: () => void | Promise<void>;
+}): ColdBatch {
+  const staged: { temp: string; final: string; dir: string; newDirs: string[] }[] = [];
+  const published: string[] = [];
+
+  return {
+    async stage(inserted) {
+      const groups = new Map<string, { lane: string; day: string; records: RoutedPattern[] }>();
+      for (const r of inserted) {
+        if (!opts.coldLanes.has(r.route.lane)) continue;
+        const key = partitionDir(r.route.lane, r.event_time);
+        let group = groups.get(key);
+        if (!group) {
+          group = { lane: r.route.lane, day: utcDay(r.event_time), records: [] };
+          groups.set(key, group);
+        }
+        group.records.push(r);
+      }
+      const entries: ColdFileEntry[] = [];
+      const stamp = String(Date.now()).padStart(13, '0');
+      for (const [relDir, group] of groups) {
+        const dir = join(opts.coldDir, relDir);
+        const firstCreated = await mkdir(dir, { recursive: true });
+        // Directories created now must reach the disk too: fsync each new one's parent.
+        const newDirs: string[] = [];
+        if (firstCreated !== undefined) {
+          for (let d = dir; d.length >= firstCreated.length; d = dirname(d)) newDirs.push(dirname(d));
+        }
+        const name = `part-${opts.instanceId}-${stamp}-${randomBytes(4).toString('hex')}.ndjson.gz`;
+        const temp = join(dir, `.${name}.tmp`);
+        const final = join(dir, name);
+        staged.push({ temp, final, dir, newDirs });
+        const body = await encodeNdjsonGz(group.records);
+        const handle = await open(temp, 'wx');
+        try {
+          await handle.writeFile(body);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        entries.push({
+          path: `${relDir}/${name}`,
+          instanceId: opts.instanceId,
+          lane: group.lane,
+          day: group.day,
+          records: group.records.length,
+        });
+      }
+      return entries;
+    },
+
+    async publish() {
+      const dirs = new Set<string>();
+      for (const f of staged) {
+        await rename(f.temp, f.final);
+        published.push(f.final);
+        dirs.add(f.dir);
+        for (const d of f.newDirs) dirs.add(d);
+      }
+      for (const d of dirs) await fsyncPath(d);
+      await opts.afterRename?.();
+    },
+
+    async discard() {
+      // Best effort: whatever survives here is an unlisted file that reconcile() removes.
+      for (const f of staged) {
+        await unlinkIfPresent(f.temp).catch(() => {});
+        await unlinkIfPresent(f.final).catch(() => {});
+      }
+    },
+  };
+}
+
+export function createSinkStore({
+  pool,
+  coldDir,
+  coldLanes = ['bulk'],
+  table,
+  instanceId = 'sink',
+  faults,
+}: SinkStoreOptions): SinkStore {
+  if (!INSTANCE_PATTERN.test(instanceId)) {
+    throw new PipelineError(
+      ErrorCodes.CONFIG_INVALID,
+      `sink instance id "${instanceId}" must match ${INSTANCE_PATTERN}`,
+    );
+  }
+  const writer = createPostgresWriter(table === undefined ? { pool } : { pool, table });
+  const lanes = new Set(coldLanes);
+  let needsReconcile = false;
+  let queue: Promise<unknown> = Promise.resolve();
+
+  /** Runs one store operation at a time, so reconcile() never races a batch's files. */
+  function serialized<T>(op: () => Promise<T>): Promise<T> {
+    const run = queue.then(op, op);
+    queue = run.catch(() => {});
+    return run;
+  }
+
+  async function reconcileNow(): Promise<ReconcileReport> {
+    const report: ReconcileReport = { removedTemp: [], removedUncommitted: [] };
+    const finals: string[] = [];
+    for (const laneDir of await readdirIfPresent(coldDir)) {
+      if (!laneDir.startsWith('lane=')) continue;
+      for (const dateDir of await readdirIfPresent(join(coldDir, laneDir))) {
+        if (!dateDir.startsWith('date=')) continue;
+        const rel = `${laneDir}/${dateDir}`;
+        for (const name of await readdirIfPresent(join(coldDir, rel))) {
+          const temp = TEMP_NAME.exec(name);
+          if (temp && FINAL_NAME.exec(temp[1] as string)?.[1] === instanceId) {
+            await unlinkIfPresent(join(coldDir, rel, name));
+            report.removedTemp.push(`${rel}/${name}`);
+          } else if (FINAL_NAME.exec(name)?.[1] === instanceId) {
+            finals.push(`${rel}/${name}`);
+          }
+        }
+      }
+    }
+    if (finals.length > 0) {
+      let committed: Set<string>;
+      try {
+        const res = await pool.query<{ path: string }>(
+          'SELECT path FROM cold_files WHERE path = ANY($1::text[])',
+          [finals],
+        );
+        committed = new Set(res.rows.map((r) => r.path));
+      } catch (err) {
+        throw new PipelineError(
+          ErrorCodes.SINK_WRITE,
+          `sink reconcile could not read cold_files: ${(err as Error).message}`,
+          {
+            retriable: true,
+            cause: err,
+            details: { operation: 'reconcile' },
+          },
+        );
+      }
+      const dirs = new Set<string>();
+      for (const rel of finals) {
+        if (committed.has(rel)) continue;
+        await unlinkIfPresent(join(coldDir, rel));
+        report.removedUncommitted.push(rel);
+        dirs.add(dirname(join(coldDir, rel)));
+      }
+      for (const d of dirs) await fsyncPath(d);
+    }
+    needsReconcile = false;
+    return report;
+  }
+
+  return {
+    migrate: () => serialized(() => writer.migrate()),
+    reconcile: () => serialized(reconcileNow),
+    writeBatch: (records) =>
+      serialized(async () => {
+        // After a COMMIT of unknown outcome, its files may or may not be listed: settle that first.
+        if (needsReconcile) await reconcileNow();
+        const cold = createColdBatch({
+          coldDir,
+          coldLanes: lanes,
+          instanceId,
+          ...(faults?.afterColdRename ? { afterRename: faults.afterColdRename } : {}),
+        });
+        let coldFiles: string[] = [];
+        const tracking: ColdBatch = {
+          stage: async (inserted) => {
+            const entries = await cold.stage(inserted);
+            coldFiles = entries.map((e) => e.path);
+            return entries;
+          },
+          publish: () => cold.publish(),
+          discard: () => cold.discard(),
+        };
+        try {
+          const result = await writer.writeBatch(records, tracking);
+          return { ...result, coldFiles };
+        } catch (err) {
+          if (err instanceof PipelineError && err.details.commitOutcome === 'unknown') needsReconcile = true;
+          throw err;
+        }
+      }),
+  };
+}
+
+async function readdirIfPresent(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}

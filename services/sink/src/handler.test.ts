@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import type { InboundRecord } from '@patternflow/kafka';
+import type { RoutedPattern } from '@patternflow/records';
+import type { SchemaDecoder } from '@patternflow/registry';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { createSinkHandler } from './handler.ts';
+
+const routed = (id: string, payload = '{}'): RoutedPattern => ({
+  id,
+  source: 'payments',
+  kind: 'card_payment',
+  event_time: 1,
+  ingest_time: 1000,
+  tenant: 't',
+  tier: 'free',
+  region: 'eu-west',
+  attributes: {},
+  payload,
+  payload_format: 'JSON',
+  payload_schema_id: null,
+  inference: {
+    label: 'legit',
+    score: 0.9,
+    scores: { legit: 0.9, fraud: 0.1 },
+    model_name: 'm',
+    model_version: '1',
+    inferred_at: 2,
+  },
+  route: { lane: 'bulk', rule: 'default', policy_version: 'v1', routed_at: 3 },
+});
+
+const inbound = (id: string, offset: number): InboundRecord => ({
+  topic: 'patterns.routed.bulk',
+  partition: 0,
+  offset: String(offset),
+  timestamp: 0,
+  key: Buffer.from(id),
+  value: Buffer.from(id),
+  headers: {},
+});
+
+// The fake decoder maps a value "id" to the routed record; "garbage" does not decode.
+const decoder: SchemaDecoder = {
+  async decode(buffer) {
+    const id = buffer.toString();
+    if (id === 'garbage') throw new PipelineError(ErrorCodes.VALUE_NOT_DECODABLE, 'not Avro');
+    return { schemaId: 1, value: routed(id, id.startsWith('nul') ? '{"a":"\\u0000"}' : '{}') };
+  },
+};
+
+function metrics() {
+  const registry = new Registry();
+  return {
+    rows: new Counter({ name: 'rows', help: 'h', labelNames: ['lane', 'result'], registers: [registry] }),
+    latency: new Histogram({ name: 'lat', help: 'h', labelNames: ['lane'], registers: [registry] }),
+  };
+}
+
+const dataError = () =>
+  new PipelineError(ErrorCodes.SINK_WRITE, 'unsupported Unicode escape sequence', {
+    retriable: false,
+    details: { code: '22P05' },
+  });
+
+test('a batch is written once and counted as inserted or duplicate', async () => {
+  const written: string[][] = [];
+  const m = metrics();
+  const handler = createSinkHandler({
+    decoder,
+    ...m,
+    store: {
+      async writeBatch(records) {
+        written.push(records.map((r) => r.id));
+        return { inserted: 1, duplicates: 1, insertedIds: ['a'], coldFiles: [] };
+      },
+    },
+  });
+  const result = await handler([inbound('a', 0), inbound('b', 1), inbound('garbage', 2)]);
+  assert.deepEqual(written, [['a', 'b']]);
+  assert.deepEqual(result.messages, []);
+  assert.deepEqual(
+    result.deadLetters.map((d) => d.error.code),
+    [ErrorCodes.VALUE_NOT_DECODABLE],
+  );
+  const rows = await m.rows.get();
+  assert.deepEqual(rows.values.map((v) => [v.labels.result, v.value]).sort(), [
+    ['duplicate', 1],
+    ['inserted', 1],
+  ]);
+});
+
+test('a row PostgreSQL refuses is dead-lettered alone; the rest of the batch is stored', async () => {
+  const handler = createSinkHandler({
+    decoder,
+    ...metrics(),
+    store: {
+      async writeBatch(records) {
+        if (records.some((r) => r.id.startsWith('nul'))) throw dataError();
+        return {
+          inserted: records.length,
+          duplicates: 0,
+          insertedIds: records.map((r) => r.id),
+          coldFiles: [],
+        };
+      },
+    },
+  });
+  const result = await handler([inbound('a', 0), inbound('nul1', 1), inbound('b', 2)]);
+  assert.deepEqual(
+    result.deadLetters.map((d) => [d.record.offset, d.error.code]),
+    [['1', ErrorCodes.SINK_REJECTED]],
+  );
+  assert.match(result.deadLetters[0]!.error.message, /nul1/);
+});
+
+test('an outage is not a bad record: the error propagates for the runner to retry', async () => {
+  const handler = createSinkHandler({
+    decoder,
+    ...metrics(),
+    store: {
+      async writeBatch() {
+        throw new PipelineError(ErrorCodes.SINK_WRITE, 'connection refused', {
+          retriable: true,
+          details: { code: 'ECONNREFUSED' },
+        });
+      },
+    },
+  });
+  await assert.rejects(handler([inbound('a', 0)]), (error: PipelineError) => error.retriable === true);
+});

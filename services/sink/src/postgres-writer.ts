@@ -1,0 +1,323 @@
+/**
+ * The sink's hot store: idempotent batched inserts into PostgreSQL. A batch is one
+ * transaction: INSERT … ON CONFLICT (id) DO NOTHING RETURNING id, so a replayed record
+ * never makes a second row and the caller learns exactly which ids are new. An optional
+ * ColdBatch runs inside that same transaction (see cold-storage.ts) so that cold files
+ * and rows commit or vanish together.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import type { RoutedPattern } from '@patternflow/records';
+import type pg from 'pg';
+
+/** A cold file staged for the current transaction; its row goes into cold_files. */
+export interface ColdFileEntry {
+  /** Relative to the cold directory, e.g. lane=bulk/date=2026-11-25/part-….ndjson.gz */
+  path: string;
+  instanceId: string;
+  lane: string;
+  /** YYYY-MM-DD (UTC) */
+  day: string;
+  records: number;
+}
+
+/**
+ * Files written as part of one writeBatch transaction. Call order: stage → (cold_files
+ * insert) → publish → COMMIT. discard() is called only when the transaction is known not
+ * to have committed; after an ambiguous COMMIT failure it is not called (see reconcile()).
+ */
+export interface ColdBatch {
+  /** Writes durable temp files for the newly inserted records that belong in cold files. */
+  stage(inserted: readonly RoutedPattern[]): Promise<readonly ColdFileEntry[]>;
+  /** Renames the staged files into place and fsyncs their directories. */
+  publish(): Promise<void>;
+  /** Removes staged and published files (best effort). */
+  discard(): Promise<void>;
+}
+
+export interface WriteResult {
+  inserted: number;
+  /** Records of the batch that made no new row: already stored, or repeated within the batch. */
+  duplicates: number;
+  insertedIds: string[];
+}
+
+export interface PostgresWriter {
+  migrate(): Promise<void>;
+  writeBatch(records: readonly RoutedPattern[], cold?: ColdBatch): Promise<WriteResult>;
+}
+
+export interface PostgresWriterOptions {
+  pool: pg.Pool;
+  /** Unqualified table name (default "patterns"); choose the schema with the pool's search_path. */
+  table?: string;
+  /**
+   * How rows are sent: 'unnest' (default) binds one array per column, 'values' binds one
+   * parameter per cell in a multi-row VALUES list. Both are measured in docs/sink.md.
+   */
+  insertMode?: 'unnest' | 'values';
+}
+
+const SQL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql');
+const TABLE_PATTERN = /^[a-z_][a-z0-9_]{0,40}$/;
+/** PostgreSQL's wire protocol counts bind parameters in an Int16. */
+const MAX_BIND_PARAMS = 65_535;
+/** Serializes concurrent migrate() calls from several sink instances. */
+const MIGRATE_LOCK_KEY = 'patternflow.sink.migrate';
+
+interface Column {
+  name: string;
+  /** Array element type for unnest(), and the cast for VALUES. */
+  type: 'text' | 'float8' | 'int4';
+  /** SQL applied to the bound value; `$` stands for it. */
+  expr?: string;
+  value(r: RoutedPattern): string | number | null;
+}
+
+/** Epoch milliseconds become timestamptz exactly: to_timestamp() takes seconds as a double. */
+const epochMs = 'to_timestamp($ / 1000.0)';
+const COLUMNS: readonly Column[] = [
+  { name: 'id', type: 'text', value: (r) => r.id },
+  { name: 'source', type: 'text', value: (r) => r.source },
+  { name: 'kind', type: 'text', value: (r) => r.kind },
+  { name: 'tenant', type: 'text', value: (r) => r.tenant },
+  { name: 'tier', type: 'text', value: (r) => r.tier },
+  { name: 'region', type: 'text', value: (r) => r.region },
+  { name: 'event_time', type: 'float8', expr: epochMs, value: (r) => r.event_time },
+  { name: 'ingest_time', type: 'float8', expr: epochMs, value: (r) => r.ingest_time },
+  { name: 'label', type: 'text', value: (r) => r.inference.label },
+  { name: 'score', type: 'float8', value: (r) => r.inference.score },
+  { name: 'scores', type: 'text', expr: '$::jsonb', value: (r) => JSON.stringify(r.inference.scores) },
+  { name: 'model_name', type: 'text', value: (r) => r.inference.model_name },
+  { name: 'model_version', type: 'text', value: (r) => r.inference.model_version },
+  { name: 'inferred_at', type: 'float8', expr: epochMs, value: (r) => r.inference.inferred_at },
+  { name: 'lane', type: 'text', value: (r) => r.route.lane },
+  { name: 'rule', type: 'text', value: (r) => r.route.rule },
+  { name: 'policy_version', type: 'text', value: (r) => r.route.policy_version },
+  { name: 'routed_at', type: 'float8', expr: epochMs, value: (r) => r.route.routed_at },
+  { name: 'attributes', type: 'text', expr: '$::jsonb', value: (r) => JSON.stringify(r.attributes) },
+  { name: 'payload', type: 'text', expr: '$::jsonb', value: (r) => r.payload },
+  { name: 'payload_format', type: 'text', value: (r) => r.payload_format },
+  { name: 'payload_schema_id', type: 'int4', value: (r) => r.payload_schema_id },
+];
+/** The column's SQL expression applied to `operand`. */
+const applyExpr = (c: Column, operand: string): string => (c.expr ?? '$').replace('$', () => operand);
+
+const ROWS_PER_VALUES_STATEMENT = Math.floor(MAX_BIND_PARAMS / COLUMNS.length);
+
+export function createPostgresWriter({
+  pool,
+  table = 'patterns',
+  insertMode = 'unnest',
+}: PostgresWriterOptions): PostgresWriter {
+  if (!TABLE_PATTERN.test(table)) {
+    throw new PipelineError(
+      ErrorCodes.CONFIG_INVALID,
+      `sink table name "${table}" must match ${TABLE_PATTERN}`,
+    );
+  }
+  const columnList = COLUMNS.map((c) => c.name).join(', ');
+  const unnestSql =
+    `INSERT INTO ${table} (${columnList}) SELECT ` +
+    COLUMNS.map((c) => applyExpr(c, `u.${c.name}`)).join(', ') +
+    ` FROM unnest(${COLUMNS.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ')}) AS u(${columnList})` +
+    ' ON CONFLICT (id) DO NOTHING RETURNING id';
+
+  const valuesSql = (rows: number): string => {
+    const tuples: string[] = [];
+    for (let row = 0; row < rows; row++) {
+      const base = row * COLUMNS.length;
+      tuples.push(`(${COLUMNS.map((c, i) => applyExpr(c, `$${base + i + 1}::${c.type}`)).join(', ')})`);
+    }
+    return `INSERT INTO ${table} (${columnList}) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING RETURNING id`;
+  };
+
+  async function insertRows(client: pg.PoolClient, rows: readonly RoutedPattern[]): Promise<string[]> {
+    if (insertMode === 'unnest') {
+      const arrays = COLUMNS.map((c) => rows.map(c.value));
+      const res = await client.query<{ id: string }>(unnestSql, arrays);
+      return res.rows.map((r) => r.id);
+    }
+    const ids: string[] = [];
+    for (let start = 0; start < rows.length; start += ROWS_PER_VALUES_STATEMENT) {
+      const chunk = rows.slice(start, start + ROWS_PER_VALUES_STATEMENT);
+      const params: (string | number | null)[] = [];
+      for (const r of chunk) for (const c of COLUMNS) params.push(c.value(r));
+      const res = await client.query<{ id: string }>(valuesSql(chunk.length), params);
+      for (const row of res.rows) ids.push(row.id);
+    }
+    return ids;
+  }
+
+  async function migrate(): Promise<void> {
+    const migrations = [
+      { name: `001_patterns:${table}`, file: '001_patterns.sql' },
+      { name: '002_cold_files', file: '002_cold_files.sql' },
+    ];
+    await inTransaction(pool, 'migrate', async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [MIGRATE_LOCK_KEY]);
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+      );
+      for (const m of migrations) {
+        const done = await client.query('SELECT 1 FROM schema_migrations WHERE name = $1', [m.name]);
+        if (done.rowCount) continue;
+        const sql = readFileSync(join(SQL_DIR, m.file), 'utf8').replaceAll('{{table}}', table);
+        await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (name) VALUES ($1)', [m.name]);
+      }
+    });
+  }
+
+  async function writeBatch(records: readonly RoutedPattern[], cold?: ColdBatch): Promise<WriteResult> {
+    // First occurrence wins; later copies of an id in the same batch count as duplicates.
+    const byId = new Map<string, RoutedPattern>();
+    for (const r of records) if (!byId.has(r.id)) byId.set(r.id, r);
+    if (byId.size === 0) return { inserted: 0, duplicates: records.length, insertedIds: [] };
+    const rows = [...byId.values()];
+
+    const insertedIds = await inTransaction(
+      pool,
+      'writeBatch',
+      async (client) => {
+        const ids = await insertRows(client, rows);
+        if (cold) {
+          const files = await cold.stage(ids.map((id) => byId.get(id) as RoutedPattern));
+          if (files.length > 0) {
+            await client.query(
+              'INSERT INTO cold_files (path, instance_id, lane, day, records)' +
+                ' SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::int4[])',
+              [
+                files.map((f) => f.path),
+                files.map((f) => f.instanceId),
+                files.map((f) => f.lane),
+                files.map((f) => f.day),
+                files.map((f) => f.records),
+              ],
+            );
+          }
+          // The files are in place before COMMIT: a crash from here on leaves files that
+          // cold_files does not list unless the COMMIT landed, and reconcile() decides by that.
+          await cold.publish();
+        }
+        return ids;
+      },
+      cold,
+    );
+    return { inserted: insertedIds.length, duplicates: records.length - insertedIds.length, insertedIds };
+  }
+
+  return { migrate, writeBatch };
+}
+
+/**
+ * Runs `work` in one transaction. Failures before COMMIT roll back (and discard the cold
+ * files); a failure of COMMIT itself leaves the outcome unknown, reported as
+ * details.commitOutcome = 'unknown' so that the caller reconciles before going on.
+ */
+async function inTransaction<T>(
+  pool: pg.Pool,
+  operation: string,
+  work: (client: pg.PoolClient) => Promise<T>,
+  cold?: ColdBatch,
+): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw sinkError(err, operation, 'connect');
+  }
+  // A checked-out client emits 'error' when the server ends its connection between
+  // queries (e.g. admin shutdown); unhandled, that would crash the process. The next
+  // query on it fails anyway, and that failure is what we report.
+  const ignoreAsyncError = (): void => {};
+  client.on('error', ignoreAsyncError);
+  let phase: 'begin' | 'work' | 'commit' = 'begin';
+  try {
+    await client.query('BEGIN');
+    phase = 'work';
+    const result = await work(client);
+    phase = 'commit';
+    await client.query('COMMIT');
+    client.off('error', ignoreAsyncError);
+    client.release();
+    return result;
+  } catch (err) {
+    // Destroy the connection rather than return a possibly broken one to the pool; the
+    // server rolls back an open transaction when its connection closes.
+    client.off('error', ignoreAsyncError);
+    client.release(true);
+    if (phase === 'commit') {
+      throw sinkError(err, operation, 'commit', { commitOutcome: 'unknown' });
+    }
+    if (cold) await cold.discard();
+    throw sinkError(err, operation, phase, { commitOutcome: 'rolled_back' });
+  }
+}
+
+/**
+ * SQLSTATE classes that a retry can outlive: connection exceptions (08), serialization
+ * failures and deadlocks (40), insufficient resources (53), operator intervention such as
+ * admin shutdown or statement timeout (57), lock not available (55P03), system errors (58).
+ */
+const RETRIABLE_SQLSTATE = /^(08|40|53|57|58)|^55P03$/;
+/** Node and pg client errors that mean the connection, not the data, failed. */
+const RETRIABLE_NODE_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  // cold-file writes: a full or flaky disk may recover
+  'ENOSPC',
+  'EIO',
+  'EMFILE',
+  'EAGAIN',
+  'EBUSY',
+]);
+const RETRIABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed/i;
+
+/** Whether a retry can succeed: connection and server-state failures yes; data (22), constraint (23), schema or SQL (42), auth (28) errors no. */
+export function isRetriableSinkError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    if (/^[0-9A-Z]{5}$/.test(code)) return RETRIABLE_SQLSTATE.test(code);
+    return RETRIABLE_NODE_CODES.has(code);
+  }
+  return err instanceof Error && RETRIABLE_MESSAGES.test(err.message);
+}
+
+function sinkError(
+  err: unknown,
+  operation: string,
+  phase: string,
+  extra: Record<string, unknown> = {},
+): PipelineError {
+  if (err instanceof PipelineError && err.code === ErrorCodes.SINK_WRITE) {
+    return new PipelineError(err.code, err.message, {
+      retriable: err.retriable,
+      cause: err.cause ?? err,
+      details: { ...err.details, ...extra },
+    });
+  }
+  const e = err as { code?: unknown; message?: unknown; detail?: unknown } | null;
+  const sqlstate = typeof e?.code === 'string' ? e.code : undefined;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  return new PipelineError(ErrorCodes.SINK_WRITE, `sink ${operation} failed at ${phase}: ${message}`, {
+    retriable: isRetriableSinkError(err),
+    cause: err,
+    details: {
+      operation,
+      phase,
+      code: sqlstate,
+      ...(typeof e?.detail === 'string' ? { detail: e.detail } : {}),
+      ...extra,
+    },
+  });
+}

@@ -59,9 +59,7 @@ lint: install ## biome lint + format check
 format: install ## apply the formatter
 	@npx biome check --write .
 
-compose-check: ## validate docker-compose.yml (needs only the docker client)
-	@if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then \
-		docker compose -f docker-compose.yml config --quiet && echo "docker-compose.yml is valid"; \
-	else echo "compose-check: no 'docker compose' client here; skipped"; fi
+compose-check: ## validate docker-compose.yml with Docker Compose (installed from PyPI/apt if missing)
+	@bash scripts/compose-check.sh docker-compose.yml
 
 check: lint typecheck compose-check ## every static check CI runs

@@ -11,10 +11,10 @@ lane=${1:-all}
 find_tests() { find "$@" -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort; }
 
 case "$lane" in
-  unit) files=$(find_tests libs services training) ;;
+  unit) files=$(find_tests libs services training bench) ;;
   integration) files=$(find_tests test/integration) ;;
   e2e) files=$(find_tests test/e2e) ;;
-  all) files="$(find_tests libs services training) $(find_tests test/integration) $(find_tests test/e2e)" ;;
+  all) files="$(find_tests libs services training bench) $(find_tests test/integration) $(find_tests test/e2e)" ;;
   *) echo "usage: $0 unit|integration|e2e|all" >&2; exit 2 ;;
 esac
 

@@ -12,7 +12,8 @@ export function decideLabel(
   let best = -1;
   for (let i = 0; i < labels.length; i++) {
     const t = thresholds[labels[i]!];
-    if (t !== undefined && probabilities[i]! >= t && (best < 0 || probabilities[i]! > probabilities[best]!)) best = i;
+    if (t !== undefined && probabilities[i]! >= t && (best < 0 || probabilities[i]! > probabilities[best]!))
+      best = i;
   }
   if (best >= 0) return best;
   for (let i = 0; i < labels.length; i++) {

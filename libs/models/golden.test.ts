@@ -59,7 +59,10 @@ describe('golden predictions', () => {
           assert.equal(p.modelName, golden.model);
           for (const [label, prob] of Object.entries(expected.probabilities)) {
             const got = p.scores[label];
-            assert.ok(got !== undefined && Math.abs(got - prob) <= 1e-4, `row ${i} p(${label}) ${got} vs ${prob}`);
+            assert.ok(
+              got !== undefined && Math.abs(got - prob) <= 1e-4,
+              `row ${i} p(${label}) ${got} vs ${prob}`,
+            );
           }
           assert.equal(p.score, p.scores[p.label]);
         }

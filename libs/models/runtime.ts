@@ -132,7 +132,10 @@ function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-async function loadOne(manifestPath: string, options: ort.InferenceSession.SessionOptions): Promise<LoadedModel> {
+async function loadOne(
+  manifestPath: string,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<LoadedModel> {
   const manifest = parseManifest(manifestPath, await readFile(manifestPath, 'utf8'));
   const file = join(manifestPath, '..', manifest.file);
   let bytes: Buffer;
@@ -165,12 +168,19 @@ async function loadOne(manifestPath: string, options: ort.InferenceSession.Sessi
   try {
     session = await ort.InferenceSession.create(bytes, options);
   } catch (err) {
-    throw new PipelineError(ErrorCodes.MODEL_LOAD, `onnxruntime cannot load ${file}: ${(err as Error).message}`, {
-      cause: err,
-      details: { file },
-    });
+    throw new PipelineError(
+      ErrorCodes.MODEL_LOAD,
+      `onnxruntime cannot load ${file}: ${(err as Error).message}`,
+      {
+        cause: err,
+        details: { file },
+      },
+    );
   }
-  if (!session.inputNames.includes(manifest.input_name) || !session.outputNames.includes(manifest.output_probabilities)) {
+  if (
+    !session.inputNames.includes(manifest.input_name) ||
+    !session.outputNames.includes(manifest.output_probabilities)
+  ) {
     await session.release();
     throw new PipelineError(
       ErrorCodes.MODEL_LOAD,
@@ -180,7 +190,12 @@ async function loadOne(manifestPath: string, options: ort.InferenceSession.Sessi
   }
   // One probe row proves the graph runs and that its class count matches the manifest.
   const probe = await session.run(
-    { [manifest.input_name]: new ort.Tensor('float32', new Float32Array(manifest.features.length), [1, manifest.features.length]) },
+    {
+      [manifest.input_name]: new ort.Tensor('float32', new Float32Array(manifest.features.length), [
+        1,
+        manifest.features.length,
+      ]),
+    },
     [manifest.output_probabilities],
   );
   const dims = probe[manifest.output_probabilities]?.dims ?? [];
@@ -246,7 +261,10 @@ function validateRow(model: ModelInfo, row: Float32Array): PredictionOutcome | n
 export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<ModelRuntime> {
   const threads = options.intraOpThreads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) {
-    throw new PipelineError(ErrorCodes.CONFIG_INVALID, `intraOpThreads must be a positive integer, got ${threads}`);
+    throw new PipelineError(
+      ErrorCodes.CONFIG_INVALID,
+      `intraOpThreads must be a positive integer, got ${threads}`,
+    );
   }
   const maxBatchRows = options.maxBatchRows ?? 1024;
   const sessionOpts = sessionOptions(threads);
@@ -261,20 +279,27 @@ export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<Mo
   const byKey = new Map<string, LoadedModel>();
   for (const model of loaded) {
     const current = byKey.get(model.info.source);
-    if (!current || compareVersions(model.info.version, current.info.version) > 0) byKey.set(model.info.source, model);
+    if (!current || compareVersions(model.info.version, current.info.version) > 0)
+      byKey.set(model.info.source, model);
   }
   const active = [...byKey.values()];
   await Promise.all(loaded.filter((m) => !active.includes(m)).map((m) => m.session.release()));
 
   const seconds = options.registry
-    ? histogram(options.registry, 'pf_inference_seconds', 'Wall time of one session.run (one micro-batch)', [
-        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
-      ])
+    ? histogram(
+        options.registry,
+        'pf_inference_seconds',
+        'Wall time of one session.run (one micro-batch)',
+        [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      )
     : undefined;
   const batchSize = options.registry
-    ? histogram(options.registry, 'pf_inference_batch_size', 'Rows per session.run', [
-        1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048,
-      ])
+    ? histogram(
+        options.registry,
+        'pf_inference_batch_size',
+        'Rows per session.run',
+        [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048],
+      )
     : undefined;
 
   const missing = (source: string): PipelineError =>
@@ -297,10 +322,14 @@ export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<Mo
         [manifest.output_probabilities],
       );
     } catch (err) {
-      throw new PipelineError(ErrorCodes.INFERENCE_FAILED, `onnxruntime failed to run ${info.name}: ${(err as Error).message}`, {
-        cause: err,
-        details: { model: info.name, rows: rows.length },
-      });
+      throw new PipelineError(
+        ErrorCodes.INFERENCE_FAILED,
+        `onnxruntime failed to run ${info.name}: ${(err as Error).message}`,
+        {
+          cause: err,
+          details: { model: info.name, rows: rows.length },
+        },
+      );
     }
     seconds?.observe({ model: info.name }, Number(process.hrtime.bigint() - started) / 1e9);
     batchSize?.observe({ model: info.name }, rows.length);

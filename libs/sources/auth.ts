@@ -9,7 +9,6 @@
  * targeted more; labels carry investigation noise.
  */
 import { loadSchema } from '@patternflow/records';
-import type { LabelledEvent, NormalizedCore, SourcePack } from './contract.ts';
 import {
   clamp,
   contextFeatures,
@@ -26,6 +25,7 @@ import {
   round,
   tenantPool,
 } from './common.ts';
+import type { LabelledEvent, NormalizedCore, SourcePack } from './contract.ts';
 import { Rng } from './prng.ts';
 
 const SOURCE = 'auth';
@@ -42,7 +42,12 @@ const UA_HUMAN = [
   'Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0',
   'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36',
 ];
-const UA_TOOLS = ['python-requests/2.31.0', 'curl/8.5.0', 'Go-http-client/1.1', 'Mozilla/5.0 HeadlessChrome/123.0'];
+const UA_TOOLS = [
+  'python-requests/2.31.0',
+  'curl/8.5.0',
+  'Go-http-client/1.1',
+  'Mozilla/5.0 HeadlessChrome/123.0',
+];
 const AUTOMATION_UA = /python-requests|curl\/|Go-http-client|HeadlessChrome|okhttp|axios/i;
 
 type Scenario =
@@ -78,7 +83,8 @@ function generateLogin(rng: Rng, tenants: ReturnType<typeof tenantPool>, eventTi
     ['session_hijack', 0.007 * factor],
     ['mfa_phish', 0.006 * factor],
   ]);
-  const attack = scenario === 'credential_stuffing' || scenario === 'session_hijack' || scenario === 'mfa_phish';
+  const attack =
+    scenario === 'credential_stuffing' || scenario === 'session_hijack' || scenario === 'mfa_phish';
 
   let mfa = rng.chance(tenant.tier === 'enterprise' ? 0.85 : tenant.tier === 'free' ? 0.25 : 0.55);
   let method: (typeof METHODS)[number] = rng.weighted([

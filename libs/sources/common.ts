@@ -7,7 +7,15 @@ import { type AttributeValue, type NormalizedPattern, TIERS, type Tier } from '@
 import type { FeatureDefinition } from './contract.ts';
 import { deriveSeed, Rng } from './prng.ts';
 
-export const REGIONS = ['eu-west', 'eu-central', 'us-east', 'us-west', 'ap-south', 'ap-northeast', 'sa-east'] as const;
+export const REGIONS = [
+  'eu-west',
+  'eu-central',
+  'us-east',
+  'us-west',
+  'ap-south',
+  'ap-northeast',
+  'sa-east',
+] as const;
 
 /** Country codes a region's customers mostly live in, and the region's UTC offset in hours. */
 export const REGION_PROFILE: Record<string, { countries: readonly string[]; utcOffset: number }> = {
@@ -20,7 +28,20 @@ export const REGION_PROFILE: Record<string, { countries: readonly string[]; utcO
   'sa-east': { countries: ['BR', 'AR', 'CL'], utcOffset: -3 },
 };
 
-export const FOREIGN_COUNTRIES = ['NG', 'RU', 'CN', 'VN', 'RO', 'UA', 'TR', 'ID', 'BR', 'US', 'GB', 'DE'] as const;
+export const FOREIGN_COUNTRIES = [
+  'NG',
+  'RU',
+  'CN',
+  'VN',
+  'RO',
+  'UA',
+  'TR',
+  'ID',
+  'BR',
+  'US',
+  'GB',
+  'DE',
+] as const;
 
 export interface Tenant {
   id: string;
@@ -145,14 +166,16 @@ export function isoTimeMillis(source: string, raw: Record<string, unknown>, path
 export function epochMillis(source: string, raw: Record<string, unknown>, path: string): number {
   const value = rawAt(raw, path);
   if (value === undefined || value === null) throw missing(source, path);
-  if (typeof value !== 'number') throw invalid(source, path, `must be epoch millis, got ${typeof value}`, value);
+  if (typeof value !== 'number')
+    throw invalid(source, path, `must be epoch millis, got ${typeof value}`, value);
   return checkTime(source, path, value, value);
 }
 
 export function epochSecondsToMillis(source: string, raw: Record<string, unknown>, path: string): number {
   const value = rawAt(raw, path);
   if (value === undefined || value === null) throw missing(source, path);
-  if (typeof value !== 'number') throw invalid(source, path, `must be epoch seconds, got ${typeof value}`, value);
+  if (typeof value !== 'number')
+    throw invalid(source, path, `must be epoch seconds, got ${typeof value}`, value);
   return checkTime(source, path, value * 1000, value);
 }
 
@@ -255,7 +278,10 @@ export class AttributeReader {
 export type FeatureFn = (r: AttributeReader) => number;
 
 /** Builds a FeatureDefinition from an ordered list of [name, function]. */
-export function defineFeatures(modelKey: string, features: readonly (readonly [string, FeatureFn])[]): FeatureDefinition {
+export function defineFeatures(
+  modelKey: string,
+  features: readonly (readonly [string, FeatureFn])[],
+): FeatureDefinition {
   const names = Object.freeze(features.map(([name]) => name));
   if (new Set(names).size !== names.length) throw new Error(`${modelKey}: duplicate feature names`);
   return {

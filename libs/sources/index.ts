@@ -63,7 +63,8 @@ export interface GenerateOptions {
  */
 export function* generateEvents(options: GenerateOptions): Generator<LabelledEvent> {
   const names = options.sources ?? sourceNames();
-  if (names.length === 0) throw new PipelineError(ErrorCodes.UNKNOWN_SOURCE, 'generateEvents: no sources given');
+  if (names.length === 0)
+    throw new PipelineError(ErrorCodes.UNKNOWN_SOURCE, 'generateEvents: no sources given');
   const generators = names.map((name) => {
     const pack = BY_NAME.get(name);
     if (!pack) {
@@ -79,7 +80,8 @@ export function* generateEvents(options: GenerateOptions): Generator<LabelledEve
   });
   const mix = new Rng(deriveSeed(options.seed, '#mix'));
   for (let i = 0; i < options.count; i++) {
-    const next = generators.length === 1 ? generators[0]! : generators[Math.floor(mix.next() * generators.length)]!;
+    const next =
+      generators.length === 1 ? generators[0]! : generators[Math.floor(mix.next() * generators.length)]!;
     yield next();
   }
 }
@@ -101,7 +103,9 @@ export function toNormalizedPattern(
 ): NormalizedPattern {
   const adapter = BY_NAME.get(source);
   if (!adapter) {
-    throw new PipelineError(ErrorCodes.UNKNOWN_SOURCE, `no source adapter for "${source}"`, { details: { source } });
+    throw new PipelineError(ErrorCodes.UNKNOWN_SOURCE, `no source adapter for "${source}"`, {
+      details: { source },
+    });
   }
   const core = adapter.normalize(raw);
   return {
@@ -121,9 +125,13 @@ export function toNormalizedPattern(
 export function extractFeatures(record: NormalizedPattern): { modelKey: string; values: Float32Array } {
   const pack = BY_NAME.get(record.source);
   if (!pack) {
-    throw new PipelineError(ErrorCodes.UNKNOWN_SOURCE, `no feature definition for source "${record.source}"`, {
-      details: { id: record.id, source: record.source },
-    });
+    throw new PipelineError(
+      ErrorCodes.UNKNOWN_SOURCE,
+      `no feature definition for source "${record.source}"`,
+      {
+        details: { id: record.id, source: record.source },
+      },
+    );
   }
   return { modelKey: pack.features.modelKey, values: pack.features.extract(record) };
 }

@@ -9,7 +9,6 @@
  * aimed more at enterprise tenants, scans at everyone; labels carry analyst noise.
  */
 import { loadSchema } from '@patternflow/records';
-import type { LabelledEvent, NormalizedCore, SourcePack } from './contract.ts';
 import {
   contextFeatures,
   defineFeatures,
@@ -23,6 +22,7 @@ import {
   round,
   tenantPool,
 } from './common.ts';
+import type { LabelledEvent, NormalizedCore, SourcePack } from './contract.ts';
 import { Rng } from './prng.ts';
 
 const SOURCE = 'netflow';
@@ -46,7 +46,8 @@ type Scenario =
   | Exclude<Label, 'benign'>;
 
 const internalIp = (rng: Rng): string => `10.${rng.int(0, 40)}.${rng.int(0, 255)}.${rng.int(1, 254)}`;
-const externalIp = (rng: Rng): string => `${rng.int(11, 223)}.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`;
+const externalIp = (rng: Rng): string =>
+  `${rng.int(11, 223)}.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`;
 const ephemeral = (rng: Rng): number => rng.int(32768, 60999);
 
 interface Flow {
@@ -70,7 +71,13 @@ interface Flow {
 }
 
 function tcpSession(rng: Rng, packets: number): Flow['flags'] {
-  return { syn: 2, ack: Math.max(1, packets - 2), fin: rng.chance(0.9) ? 2 : 0, rst: rng.chance(0.08) ? 1 : 0, psh: Math.ceil(packets / 3) };
+  return {
+    syn: 2,
+    ack: Math.max(1, packets - 2),
+    fin: rng.chance(0.9) ? 2 : 0,
+    rst: rng.chance(0.08) ? 1 : 0,
+    psh: Math.ceil(packets / 3),
+  };
 }
 
 function baseFlow(rng: Rng): Flow {
@@ -142,7 +149,13 @@ function shapeFlow(rng: Rng, scenario: Scenario, night: boolean): Flow {
       f.bytesToDst = f.packetsToDst * 60;
       f.bytesToSrc = f.packetsToSrc * rng.uniform(54, 300);
       f.durationMs = rng.uniform(1, 40);
-      f.flags = { syn: 1, ack: f.packetsToDst, fin: rng.chance(0.5) ? 1 : 0, rst: rng.chance(0.6) ? 1 : 0, psh: 0 };
+      f.flags = {
+        syn: 1,
+        ack: f.packetsToDst,
+        fin: rng.chance(0.5) ? 1 : 0,
+        rst: rng.chance(0.6) ? 1 : 0,
+        psh: 0,
+      };
       f.distinctDstPorts = rng.int(50, 1200);
       break;
     }
@@ -216,7 +229,13 @@ function shapeFlow(rng: Rng, scenario: Scenario, night: boolean): Flow {
       f.bytesToDst = f.packetsToDst * rng.uniform(60, 200);
       f.bytesToSrc = f.packetsToSrc * rng.uniform(60, 250);
       f.durationMs = rng.uniform(200, 4000);
-      f.flags = { syn: 2, ack: f.packetsToDst, fin: rng.chance(0.5) ? 2 : 0, rst: rng.chance(0.5) ? 1 : 0, psh: 4 };
+      f.flags = {
+        syn: 2,
+        ack: f.packetsToDst,
+        fin: rng.chance(0.5) ? 2 : 0,
+        rst: rng.chance(0.5) ? 1 : 0,
+        psh: 4,
+      };
       f.sameDstPort = rng.int(12, 600);
       f.distinctDstPorts = rng.int(1, 3);
       break;
@@ -271,18 +290,27 @@ function generateFlow(rng: Rng, tenants: ReturnType<typeof tenantPool>, eventTim
     ['exfiltration', night ? 0.045 : 0.02],
   ]);
   const truth: Label =
-    scenario === 'port_scan' || scenario === 'ddos' || scenario === 'brute_force' || scenario === 'exfiltration'
+    scenario === 'port_scan' ||
+    scenario === 'ddos' ||
+    scenario === 'brute_force' ||
+    scenario === 'exfiltration'
       ? scenario
       : 'benign';
   let label: Label = truth;
-  if (rng.chance(0.02)) label = truth === 'benign' ? (rng.chance(0.1) ? rng.pick(LABELS.slice(1)) : 'benign') : 'benign';
+  if (rng.chance(0.02))
+    label = truth === 'benign' ? (rng.chance(0.1) ? rng.pick(LABELS.slice(1)) : 'benign') : 'benign';
 
   const f = shapeFlow(rng, scenario, night);
   const srcIp = f.srcInternal ? internalIp(rng) : externalIp(rng);
   const dstIp = f.dstInternal ? internalIp(rng) : externalIp(rng);
   const event: Record<string, unknown> = {
     flow_id: `fl-${rng.hex(20)}`,
-    exporter: { tenant_id: tenant.id, tier: tenant.tier, region: tenant.region, device: `edge-${rng.int(1, 4)}` },
+    exporter: {
+      tenant_id: tenant.id,
+      tier: tenant.tier,
+      region: tenant.region,
+      device: `edge-${rng.int(1, 4)}`,
+    },
     start_ts: round(eventTime / 1000, 3),
     duration_ms: round(f.durationMs, 3),
     protocol: f.protocol,
@@ -337,7 +365,8 @@ const features = defineFeatures(SOURCE, [
   ['out_in_ratio_log', (r) => Math.log((r.num('bytes.to_dst') + 1) / (r.num('bytes.to_src') + 1))],
   [
     'syn_without_ack',
-    (r) => (r.has('tcp_flags.syn') ? (r.num('tcp_flags.syn') > 0 && r.num('tcp_flags.ack') === 0 ? 1 : 0) : -1),
+    (r) =>
+      r.has('tcp_flags.syn') ? (r.num('tcp_flags.syn') > 0 && r.num('tcp_flags.ack') === 0 ? 1 : 0) : -1,
   ],
   ['rst_count', (r) => r.optNum('tcp_flags.rst', -1)],
   ['src_distinct_dst_ports_log', (r) => log1p(r.num('window.src_distinct_dst_ports'))],

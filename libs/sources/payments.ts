@@ -8,7 +8,6 @@
  * free-tier merchants and at night, and labels are noisy (missed chargebacks, friendly fraud).
  */
 import { loadSchema } from '@patternflow/records';
-import type { LabelledEvent, NormalizedCore, SourcePack } from './contract.ts';
 import {
   contextFeatures,
   defineFeatures,
@@ -24,6 +23,7 @@ import {
   round,
   tenantPool,
 } from './common.ts';
+import type { LabelledEvent, NormalizedCore, SourcePack } from './contract.ts';
 import { Rng } from './prng.ts';
 
 const SOURCE = 'payments';
@@ -31,11 +31,26 @@ const LABELS = ['legit', 'fraud'] as const;
 
 /** Currency per country: [code, minor-unit exponent, USD per major unit]. */
 const CURRENCY: Record<string, readonly [string, number, number]> = {
-  IE: ['EUR', 2, 1.08], FR: ['EUR', 2, 1.08], ES: ['EUR', 2, 1.08], PT: ['EUR', 2, 1.08],
-  DE: ['EUR', 2, 1.08], AT: ['EUR', 2, 1.08], NL: ['EUR', 2, 1.08], GB: ['GBP', 2, 1.27],
-  PL: ['PLN', 2, 0.25], CZ: ['CZK', 2, 0.044], US: ['USD', 2, 1], CA: ['CAD', 2, 0.74],
-  MX: ['MXN', 2, 0.058], IN: ['INR', 2, 0.012], SG: ['SGD', 2, 0.74], LK: ['LKR', 2, 0.0033],
-  JP: ['JPY', 0, 0.0067], KR: ['KRW', 0, 0.00075], BR: ['BRL', 2, 0.2], AR: ['ARS', 2, 0.0011],
+  IE: ['EUR', 2, 1.08],
+  FR: ['EUR', 2, 1.08],
+  ES: ['EUR', 2, 1.08],
+  PT: ['EUR', 2, 1.08],
+  DE: ['EUR', 2, 1.08],
+  AT: ['EUR', 2, 1.08],
+  NL: ['EUR', 2, 1.08],
+  GB: ['GBP', 2, 1.27],
+  PL: ['PLN', 2, 0.25],
+  CZ: ['CZK', 2, 0.044],
+  US: ['USD', 2, 1],
+  CA: ['CAD', 2, 0.74],
+  MX: ['MXN', 2, 0.058],
+  IN: ['INR', 2, 0.012],
+  SG: ['SGD', 2, 0.74],
+  LK: ['LKR', 2, 0.0033],
+  JP: ['JPY', 0, 0.0067],
+  KR: ['KRW', 0, 0.00075],
+  BR: ['BRL', 2, 0.2],
+  AR: ['ARS', 2, 0.0011],
   CL: ['CLP', 0, 0.0011],
 };
 const USD_PER_UNIT: Record<string, readonly [number, number]> = Object.fromEntries(
@@ -44,8 +59,19 @@ const USD_PER_UNIT: Record<string, readonly [number, number]> = Object.fromEntri
 
 /** Typical basket in USD per merchant category. */
 const MCC_TYPICAL_USD: Record<number, number> = {
-  5411: 45, 5812: 30, 5541: 55, 5732: 350, 5816: 12, 5944: 600, 5311: 90, 4511: 420, 7011: 260,
-  7995: 60, 4814: 40, 4829: 200, 8398: 25,
+  5411: 45,
+  5812: 30,
+  5541: 55,
+  5732: 350,
+  5816: 12,
+  5944: 600,
+  5311: 90,
+  4511: 420,
+  7011: 260,
+  7995: 60,
+  4814: 40,
+  4829: 200,
+  8398: 25,
 };
 const MCCS = Object.keys(MCC_TYPICAL_USD).map(Number);
 const EVERYDAY_MCCS = [5411, 5812, 5541, 5311, 4814, 5816];
@@ -54,7 +80,14 @@ const FUNDING = ['credit', 'debit', 'prepaid'] as const;
 const THREE_DS = ['authenticated', 'attempted', 'failed'] as const;
 const BINS = ['411111', '424242', '510510', '545454', '601100', '371449', '356600', '401288'];
 
-type Scenario = 'normal' | 'traveller' | 'big_ticket' | 'new_customer' | 'card_testing' | 'cnp_takeover' | 'skimmed';
+type Scenario =
+  | 'normal'
+  | 'traveller'
+  | 'big_ticket'
+  | 'new_customer'
+  | 'card_testing'
+  | 'cnp_takeover'
+  | 'skimmed';
 
 const TIER_FRAUD_FACTOR: Record<string, number> = { enterprise: 0.5, business: 0.8, standard: 1, free: 1.8 };
 
@@ -235,7 +268,10 @@ function generatePayment(rng: Rng, tenants: ReturnType<typeof tenantPool>, event
         : {
             ip_country: ipCountry,
             is_new: newDevice,
-            fingerprint_age_hours: round(newDevice ? Math.min(fingerprintAgeHours, 24) : fingerprintAgeHours, 3),
+            fingerprint_age_hours: round(
+              newDevice ? Math.min(fingerprintAgeHours, 24) : fingerprintAgeHours,
+              3,
+            ),
           },
     three_ds: threeDs === null ? null : { version: rng.chance(0.8) ? '2.2.0' : '2.1.0', result: threeDs },
     distance_from_home_km: cardPresent ? round(distanceKm, 1) : null,
@@ -288,7 +324,10 @@ const features = defineFeatures(SOURCE, [
     },
   ],
   ['device_is_new', (r) => r.optBool('device.is_new', -1)],
-  ['fingerprint_age_log', (r) => (r.has('device.fingerprint_age_hours') ? log1p(r.num('device.fingerprint_age_hours')) : -1)],
+  [
+    'fingerprint_age_log',
+    (r) => (r.has('device.fingerprint_age_hours') ? log1p(r.num('device.fingerprint_age_hours')) : -1),
+  ],
   ['three_ds_code', (r) => r.code(r.optStr('three_ds.result'), THREE_DS)],
   ['distance_km_log', (r) => (r.has('distance_from_home_km') ? log1p(r.num('distance_from_home_km')) : -1)],
   ['account_age_log', (r) => log1p(r.num('customer.account_age_days'))],

@@ -66,6 +66,10 @@ export function startServices(options: {
   names.forEach((name, i) => {
     processes.set(name, spawnOne(name, options.basePort + i, 1));
   });
+  // If whoever started the fleet dies (a test timeout, Ctrl-C), the services go too.
+  process.once('exit', () => {
+    for (const service of processes.values()) service.child.kill('SIGKILL');
+  });
 
   const exited = (child: ChildProcess) =>
     new Promise<number | null>((resolve) => {

@@ -6,6 +6,7 @@ import {
   type EachBatchPayload,
   type Kafka,
   type Message,
+  Partitioners,
   type Producer,
   type TopicMessages,
 } from 'kafkajs';
@@ -77,6 +78,11 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     idempotent: true,
     maxInFlightRequests: 5,
     allowAutoTopicCreation: false,
+    // Murmur2 on the key, as Java clients do: one record id always lands on one partition.
+    createPartitioner: Partitioners.DefaultPartitioner,
+    // The idempotent producer keeps sequence numbers only while it retries by itself; the
+    // runner retries a failed chunk on top of this.
+    retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5000 },
   });
 
   let ready = false;

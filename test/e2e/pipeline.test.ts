@@ -248,7 +248,7 @@ describe('patternflow end to end', { timeout: 900_000 }, () => {
   test('with the sink stalled, upstream stages pause with bounded memory, and everything drains after', async () => {
     const locker = await pool.connect();
     await locker.query('BEGIN');
-    await locker.query(`LOCK TABLE ${schema}.patterns IN ACCESS EXCLUSIVE MODE`);
+    await locker.query(`LOCK TABLE ${schema}.patterns IN EXCLUSIVE MODE`);
     let released = false;
     const release = async () => {
       if (released) return;

@@ -17,3 +17,10 @@ test('a missing or malformed traceparent starts a new, valid trace', () => {
   }
   assert.notEqual(traceIdOf(nextTraceparent(undefined)), traceIdOf(nextTraceparent(undefined)));
 });
+
+test('span ids do not repeat across many hops (the random pool refills)', () => {
+  const incoming = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  const spans = new Set<string>();
+  for (let i = 0; i < 5000; i++) spans.add(parseTraceparent(nextTraceparent(incoming))!.spanId);
+  assert.equal(spans.size, 5000);
+});

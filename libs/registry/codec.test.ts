@@ -222,3 +222,69 @@ describe('schema codec (in-memory registry)', () => {
     assert.equal((await decoder.decode(buffer)).schemaId, 1);
   });
 });
+
+describe('extenderFor', () => {
+  const extended = {
+    ...paymentV1,
+    name: 'TaggedPayment',
+    fields: [
+      ...paymentV1.fields,
+      {
+        name: 'verdict',
+        type: {
+          type: 'record',
+          name: 'Verdict',
+          fields: [
+            { name: 'label', type: 'string' },
+            { name: 'score', type: 'double' },
+          ],
+        },
+      },
+    ],
+  };
+
+  test('re-framing the base value plus the appended fields equals encoding the whole value', async () => {
+    const { client } = memoryRegistry();
+    const codec = createCodecOnClient(client);
+    const base = await codec.encoderFor('payments-value', paymentV1);
+    const whole = await codec.encoderFor('tagged-value', extended);
+    const extender = await codec.extenderFor('tagged-value', extended, 'payments-value', paymentV1);
+    assert.equal(extender.baseSchemaId, base.schemaId);
+    assert.equal(extender.schemaId, whole.schemaId);
+    const value = { id: 'p1', amount: 12.5, at: 1700000000000, note: 'gift' };
+    const verdict = { label: 'fraud', score: 0.75 };
+    const framed = extender.extend(base.encode(value), { verdict });
+    assert.ok(framed);
+    assert.deepEqual(framed, whole.encode({ ...value, verdict }));
+    const decoded = await codec.decoderFor(extended).decode(framed);
+    assert.deepEqual(
+      { ...(decoded.value as object), verdict: { ...(decoded.value as { verdict: object }).verdict } },
+      {
+        ...value,
+        verdict,
+      },
+    );
+  });
+
+  test('a frame written with another schema id is not re-framed', async () => {
+    const { client } = memoryRegistry();
+    const codec = createCodecOnClient(client);
+    const other = await codec.encoderFor('payments-v2-value', paymentV2);
+    const extender = await codec.extenderFor('tagged-value', extended, 'payments-value', paymentV1);
+    assert.equal(
+      extender.extend(other.encode({ id: 'p1', amount: 1, at: 1, note: null, currency: 'EUR' }), {
+        verdict: { label: 'x', score: 0 },
+      }),
+      undefined,
+    );
+  });
+
+  test('a schema that does not start with the base fields is refused at setup', async () => {
+    const { client } = memoryRegistry();
+    const codec = createCodecOnClient(client);
+    await assert.rejects(
+      codec.extenderFor('x-value', unrelated, 'payments-value', paymentV1),
+      (error: PipelineError) => error.code === ErrorCodes.CONFIG_INVALID,
+    );
+  });
+});

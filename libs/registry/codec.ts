@@ -22,6 +22,25 @@ export interface SchemaDecoder {
   decode(buffer: Buffer): Promise<DecodedValue>;
 }
 
+/**
+ * Encodes a schema that is another schema with fields appended (tagged = normalized +
+ * inference, routed = tagged + route). An Avro record's body is its fields' bodies in
+ * order, so such a value is the base value's body followed by the appended fields:
+ * a stage that only adds fields re-frames its input instead of re-encoding it.
+ */
+export interface SchemaExtender {
+  /** Registry id of the extended schema. */
+  readonly schemaId: number;
+  /** Registry id of the base schema, the only writer id `extend` accepts. */
+  readonly baseSchemaId: number;
+  /**
+   * `baseFrame` (Confluent-framed, written with baseSchemaId, already decoded once so
+   * known to be well-formed) plus the appended fields → the extended value. Undefined
+   * when the frame was written with another schema: encode the whole value instead.
+   */
+  extend(baseFrame: Buffer, appended: Record<string, unknown>): Buffer | undefined;
+}
+
 export interface SchemaCodec {
   /** Registers `schema` under `subject` unless it is there already; resolves to its id. */
   register(subject: string, schema: object): Promise<number>;
@@ -29,6 +48,13 @@ export interface SchemaCodec {
   encoderFor(subject: string, schema: object): Promise<SchemaEncoder>;
   /** Decodes any writer schema version that resolves into `readerSchema`. */
   decoderFor(readerSchema: object): SchemaDecoder;
+  /** See SchemaExtender; CONFIG_INVALID when `schema` does not start with every field of `baseSchema`. */
+  extenderFor(
+    subject: string,
+    schema: object,
+    baseSubject: string,
+    baseSchema: object,
+  ): Promise<SchemaExtender>;
 }
 
 export interface SchemaCodecOptions {
@@ -154,7 +180,62 @@ export function createCodecOnClient(client: RegistryClient): SchemaCodec {
     };
   }
 
-  return { register, encoderFor, decoderFor };
+  async function extenderFor(
+    subject: string,
+    schema: object,
+    baseSubject: string,
+    baseSchema: object,
+  ): Promise<SchemaExtender> {
+    const fields = recordFields(schema, subject);
+    const baseFields = recordFields(baseSchema, baseSubject);
+    const prefixMatches =
+      baseFields.length < fields.length &&
+      baseFields.every((field, i) => JSON.stringify(field) === JSON.stringify(fields[i]));
+    if (!prefixMatches) {
+      throw new PipelineError(
+        ErrorCodes.CONFIG_INVALID,
+        `schema for ${subject} does not extend the schema of ${baseSubject}: it must start with the same fields, in order`,
+        { details: { subject, baseSubject } },
+      );
+    }
+    const tail = createAvroType({
+      type: 'record',
+      name: 'AppendedFields',
+      namespace: 'dev.patternflow.internal',
+      fields: fields.slice(baseFields.length),
+    });
+    const [schemaId, baseSchemaId] = await Promise.all([
+      register(subject, schema),
+      register(baseSubject, baseSchema),
+    ]);
+    const encodeTail = createEncoder(schemaId, tail);
+    return {
+      schemaId,
+      baseSchemaId,
+      extend(baseFrame, appended) {
+        if (baseFrame.length < HEADER_BYTES || baseFrame.readInt32BE(1) !== baseSchemaId) return undefined;
+        // encodeTail's output is header + tail body; keep its header (our schema id).
+        const framedTail = encodeTail.encode(appended);
+        const out = Buffer.allocUnsafe(baseFrame.length + framedTail.length - HEADER_BYTES);
+        framedTail.copy(out, 0, 0, HEADER_BYTES);
+        baseFrame.copy(out, HEADER_BYTES, HEADER_BYTES);
+        framedTail.copy(out, baseFrame.length, HEADER_BYTES);
+        return out;
+      },
+    };
+  }
+
+  return { register, encoderFor, decoderFor, extenderFor };
+}
+
+function recordFields(schema: object, subject: string): unknown[] {
+  const fields = (schema as { type?: unknown; fields?: unknown }).fields;
+  if ((schema as { type?: unknown }).type !== 'record' || !Array.isArray(fields)) {
+    throw new PipelineError(ErrorCodes.CONFIG_INVALID, `schema for ${subject} is not an Avro record schema`, {
+      details: { subject },
+    });
+  }
+  return fields;
 }
 
 /** Writer → reader resolution is decided once per writer id; incompatibility is remembered as such. */

@@ -5,6 +5,7 @@ export type {
   SchemaCodecOptions,
   SchemaDecoder,
   SchemaEncoder,
+  SchemaExtender,
 } from './codec.ts';
 export { createSchemaCodec } from './codec.ts';
 export { isConfluentFramed } from './wire.ts';

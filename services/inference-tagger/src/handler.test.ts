@@ -4,7 +4,7 @@ import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { InboundRecord } from '@patternflow/kafka';
 import { parseTraceparent } from '@patternflow/observability';
 import type { NormalizedPattern, TaggedPattern } from '@patternflow/records';
-import type { SchemaDecoder, SchemaEncoder } from '@patternflow/registry';
+import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
 import { createTagHandler, type FeatureRow, type PredictionOutcome } from './handler.ts';
 import { createMicroBatcher } from './micro-batcher.ts';
 
@@ -40,6 +40,16 @@ const decoder: SchemaDecoder = {
   },
 };
 const encoded: TaggedPattern[] = [];
+// Re-frames like the real extender, except for records of source "legacy", whose frames
+// stand for an older schema version and need a full encode.
+const extender: SchemaExtender = {
+  schemaId: 3,
+  baseSchemaId: 1,
+  extend: (frame, appended) =>
+    frame.toString().endsWith(':legacy')
+      ? undefined
+      : Buffer.concat([frame, Buffer.from(JSON.stringify(appended))]),
+};
 const encoder: SchemaEncoder = {
   schemaId: 2,
   encode(value) {
@@ -70,6 +80,7 @@ test('records get the model label, scores and version; bad features and missing 
   const handler = createTagHandler({
     decoder,
     encoder,
+    extender,
     taggedTopic: 'patterns.tagged',
     extractFeatures: (record) => {
       if (Number.isNaN(record.attributes.amount)) {
@@ -77,7 +88,7 @@ test('records get the model label, scores and version; bad features and missing 
       }
       return { modelKey: record.source, values: new Float32Array([1, 2]) };
     },
-    hasModel: (key) => key === 'payments',
+    hasModel: (key) => key === 'payments' || key === 'legacy',
     inference,
     now: () => 42,
   });
@@ -85,7 +96,7 @@ test('records get the model label, scores and version; bad features and missing 
     inbound('a:payments', 0),
     inbound('nan:payments', 1),
     inbound('b:weather', 2),
-    inbound('c:payments', 3),
+    inbound('c:legacy', 3),
   ]);
   assert.deepEqual(
     result.deadLetters.map((d) => [d.record.offset, d.error.code]),
@@ -99,6 +110,13 @@ test('records get the model label, scores and version; bad features and missing 
   assert.deepEqual(
     result.messages.map((m) => m.key),
     ['a', 'c'],
+  );
+  const appended = JSON.parse(result.messages[0]!.value.toString().slice('a:payments'.length));
+  assert.equal(appended.inference.label, 'fraud', 'the inference is appended to the input bytes');
+  assert.deepEqual(
+    encoded.map((r) => r.id),
+    ['c'],
+    'only the record of another schema version is re-encoded whole',
   );
   assert.deepEqual(encoded.at(-1)!.inference, {
     label: 'fraud',
@@ -125,6 +143,7 @@ test('a row the runtime refuses is dead-lettered with the runtime error', async 
   const handler = createTagHandler({
     decoder,
     encoder,
+    extender,
     taggedTopic: 'patterns.tagged',
     extractFeatures: () => ({ modelKey: 'payments', values: new Float32Array(2) }),
     hasModel: () => true,

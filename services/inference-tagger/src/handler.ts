@@ -1,8 +1,8 @@
 import { ErrorCodes, isRecordError, PipelineError } from '@patternflow/errors';
 import type { DeadLetter, InboundRecord, OutboundMessage, StageHandler } from '@patternflow/kafka';
 import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
-import type { NormalizedPattern, TaggedPattern } from '@patternflow/records';
-import type { SchemaDecoder, SchemaEncoder } from '@patternflow/registry';
+import type { Inference, NormalizedPattern, TaggedPattern } from '@patternflow/records';
+import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
 import { decodeRecords } from '@patternflow/service';
 import type { MicroBatcher } from './micro-batcher.ts';
 
@@ -29,6 +29,9 @@ export type PredictionOutcome = { ok: true; prediction: Prediction } | { ok: fal
  */
 export function createTagHandler(deps: {
   decoder: SchemaDecoder;
+  /** Appends `inference` to a normalized record's bytes (the common case)… */
+  extender: SchemaExtender;
+  /** …or encodes the whole tagged record when the input used another schema version. */
   encoder: SchemaEncoder;
   taggedTopic: string;
   extractFeatures: (record: NormalizedPattern) => FeatureRow;
@@ -68,21 +71,21 @@ export function createTagHandler(deps: {
         return;
       }
       const { prediction } = outcome;
-      const tagged: TaggedPattern = {
-        ...value,
-        inference: {
-          label: prediction.label,
-          score: prediction.score,
-          scores: prediction.scores,
-          model_name: prediction.modelName,
-          model_version: prediction.modelVersion,
-          inferred_at: inferredAt,
-        },
+      const inference: Inference = {
+        label: prediction.label,
+        score: prediction.score,
+        scores: prediction.scores,
+        model_name: prediction.modelName,
+        model_version: prediction.modelVersion,
+        inferred_at: inferredAt,
       };
+      const framed =
+        deps.extender.extend(record.value!, { inference }) ??
+        deps.encoder.encode({ ...value, inference } satisfies TaggedPattern);
       messages.push({
         topic: deps.taggedTopic,
-        key: tagged.id,
-        value: deps.encoder.encode(tagged),
+        key: value.id,
+        value: framed,
         headers: {
           [TRACEPARENT]: nextTraceparent(record.headers[TRACEPARENT]),
           'pf-label': prediction.label,

@@ -72,6 +72,12 @@ async function main(): Promise<void> {
     handler: createTagHandler({
       decoder: codec.decoderFor(loadSchema('normalized')),
       encoder: await codec.encoderFor(valueSubject(topics.tagged), loadSchema('tagged')),
+      extender: await codec.extenderFor(
+        valueSubject(topics.tagged),
+        loadSchema('tagged'),
+        valueSubject(topics.normalized),
+        loadSchema('normalized'),
+      ),
       taggedTopic: topics.tagged,
       extractFeatures,
       hasModel: (modelKey) => runtime.hasModel(modelKey),

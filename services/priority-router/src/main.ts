@@ -2,10 +2,10 @@ import { loadConfig, string, url } from '@patternflow/config';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import { loadPolicy } from '@patternflow/policy';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
-import { createSchemaCodec, type SchemaEncoder } from '@patternflow/registry';
+import { createSchemaCodec } from '@patternflow/registry';
 import { exitOnStartupFailure, runStage, stageConfigChecks, stageConfigSpec } from '@patternflow/service';
-import { createRouteHandler } from './handler.ts';
-import { createRouter } from './route.ts';
+import { createRouteHandler, type LaneOutput } from './handler.ts';
+import { createRouteDecider, routingViewSchema } from './route.ts';
 
 const config = loadConfig(
   {
@@ -27,11 +27,17 @@ async function main(): Promise<void> {
     'policy loaded',
   );
   const codec = createSchemaCodec({ url: config.registryUrl });
+  const taggedSchema = loadSchema('tagged');
   const routedSchema = loadSchema('routed');
-  const encoders = new Map<string, { topic: string; encoder: SchemaEncoder }>();
+  const lanes = new Map<string, LaneOutput>();
   for (const lane of policy.lanes) {
     const topic = topics.routed(lane);
-    encoders.set(lane, { topic, encoder: await codec.encoderFor(valueSubject(topic), routedSchema) });
+    const subject = valueSubject(topic);
+    lanes.set(lane, {
+      topic,
+      encoder: await codec.encoderFor(subject, routedSchema),
+      extender: await codec.extenderFor(subject, routedSchema, valueSubject(topics.tagged), taggedSchema),
+    });
   }
   const laneTopics = policy.lanes.map((lane) => topics.routed(lane));
   await runStage({
@@ -44,9 +50,10 @@ async function main(): Promise<void> {
     dlqTopic: topics.dlq,
     downstream: { stage: 'sink', topics: laneTopics },
     handler: createRouteHandler({
-      decoder: codec.decoderFor(loadSchema('tagged')),
-      encoders,
-      route: createRouter({ policy }),
+      decoder: codec.decoderFor(routingViewSchema(taggedSchema)),
+      fullDecoder: codec.decoderFor(taggedSchema),
+      lanes,
+      decide: createRouteDecider({ policy }),
     }),
   });
 }

@@ -1,9 +1,9 @@
 /**
- * The priority-router's logic: attach the policy's decision to a tagged record. Pure and
- * synchronous; main.ts owns Kafka and publishes the result to patterns.routed.<lane>.
+ * The priority-router's logic: the policy's decision for a tagged record. Pure and
+ * synchronous; the handler appends it to the record and publishes to patterns.routed.<lane>.
  */
 import type { Policy } from '@patternflow/policy';
-import type { RoutedPattern, TaggedPattern } from '@patternflow/records';
+import type { Route, RoutedPattern, TaggedPattern } from '@patternflow/records';
 
 export interface RouterDeps {
   policy: Policy;
@@ -11,13 +11,37 @@ export interface RouterDeps {
   now?: () => number;
 }
 
-export function createRouter({
-  policy,
-  now = Date.now,
-}: RouterDeps): (record: TaggedPattern) => RoutedPattern {
+/** The policy's decision alone: lane, matching rule, policy version and routing time. */
+export function createRouteDecider({ policy, now = Date.now }: RouterDeps): (record: TaggedPattern) => Route {
   const policyVersion = policy.version;
   return (record) => {
     const { lane, rule } = policy.route(record);
-    return { ...record, route: { lane, rule, policy_version: policyVersion, routed_at: now() } };
+    return { lane, rule, policy_version: policyVersion, routed_at: now() };
   };
+}
+
+/** The whole routed record: the tagged record with the decision attached. */
+export function createRouter(deps: RouterDeps): (record: TaggedPattern) => RoutedPattern {
+  const decide = createRouteDecider(deps);
+  return (record) => ({ ...record, route: decide(record) });
+}
+
+/** The fields the policy language can test (docs/routing.md), plus the id for the key. */
+export const ROUTING_FIELDS: readonly string[] = [
+  'id',
+  'source',
+  'kind',
+  'tenant',
+  'tier',
+  'region',
+  'inference',
+];
+
+/**
+ * A reader schema with only the routing fields of the tagged schema: decoding with it
+ * skips the attributes and the payload instead of building them.
+ */
+export function routingViewSchema(taggedSchema: Record<string, unknown>): Record<string, unknown> {
+  const fields = taggedSchema.fields as { name: string }[];
+  return { ...taggedSchema, fields: fields.filter((field) => ROUTING_FIELDS.includes(field.name)) };
 }

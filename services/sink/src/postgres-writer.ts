@@ -57,7 +57,7 @@ export interface PostgresWriterOptions {
    * How rows are sent: 'unnest' (default) binds one array per column, 'values' binds one
    * parameter per cell in a multi-row VALUES list. Both are measured in docs/sink.md.
    */
-  insertMode?: 'unnest' | 'values';
+  insertMode?: 'json' | 'unnest' | 'values';
 }
 
 const SQL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql');
@@ -71,6 +71,8 @@ interface Column {
   name: string;
   /** Array element type for unnest(), and the cast for VALUES. */
   type: 'text' | 'float8' | 'int4';
+  /** The value is JSON text already (a jsonb column): the json mode embeds it unquoted. */
+  json?: true;
   /** SQL applied to the bound value; `$` stands for it. */
   expr?: string;
   value(r: RoutedPattern): string | number | null;
@@ -89,7 +91,13 @@ const COLUMNS: readonly Column[] = [
   { name: 'ingest_time', type: 'float8', expr: epochMs, value: (r) => r.ingest_time },
   { name: 'label', type: 'text', value: (r) => r.inference.label },
   { name: 'score', type: 'float8', value: (r) => r.inference.score },
-  { name: 'scores', type: 'text', expr: '$::jsonb', value: (r) => JSON.stringify(r.inference.scores) },
+  {
+    name: 'scores',
+    type: 'text',
+    expr: '$::jsonb',
+    json: true,
+    value: (r) => JSON.stringify(r.inference.scores),
+  },
   { name: 'model_name', type: 'text', value: (r) => r.inference.model_name },
   { name: 'model_version', type: 'text', value: (r) => r.inference.model_version },
   { name: 'inferred_at', type: 'float8', expr: epochMs, value: (r) => r.inference.inferred_at },
@@ -97,8 +105,14 @@ const COLUMNS: readonly Column[] = [
   { name: 'rule', type: 'text', value: (r) => r.route.rule },
   { name: 'policy_version', type: 'text', value: (r) => r.route.policy_version },
   { name: 'routed_at', type: 'float8', expr: epochMs, value: (r) => r.route.routed_at },
-  { name: 'attributes', type: 'text', expr: '$::jsonb', value: (r) => JSON.stringify(r.attributes) },
-  { name: 'payload', type: 'text', expr: '$::jsonb', value: (r) => r.payload },
+  {
+    name: 'attributes',
+    type: 'text',
+    expr: '$::jsonb',
+    json: true,
+    value: (r) => JSON.stringify(r.attributes),
+  },
+  { name: 'payload', type: 'text', expr: '$::jsonb', json: true, value: (r) => r.payload },
   { name: 'payload_format', type: 'text', value: (r) => r.payload_format },
   { name: 'payload_schema_id', type: 'int4', value: (r) => r.payload_schema_id },
 ];
@@ -110,7 +124,7 @@ const ROWS_PER_VALUES_STATEMENT = Math.floor(MAX_BIND_PARAMS / COLUMNS.length);
 export function createPostgresWriter({
   pool,
   table = 'patterns',
-  insertMode = 'unnest',
+  insertMode = 'json',
 }: PostgresWriterOptions): PostgresWriter {
   if (!TABLE_PATTERN.test(table)) {
     throw new PipelineError(
@@ -134,7 +148,35 @@ export function createPostgresWriter({
     return `INSERT INTO ${table} (${columnList}) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING RETURNING id`;
   };
 
+  // One JSON document for the whole batch, expanded by the server: the client does one
+  // native JSON.stringify per field instead of pg's per-element array escaping, and the
+  // jsonb columns (already JSON text) are embedded as they are.
+  const jsonSql =
+    `INSERT INTO ${table} (${columnList}) SELECT ` +
+    COLUMNS.map((c) => (c.json ? `u.${c.name}` : applyExpr(c, `u.${c.name}`))).join(', ') +
+    ` FROM json_to_recordset($1::json) AS u(${COLUMNS.map((c) => `${c.name} ${c.json ? 'jsonb' : c.type}`).join(', ')})` +
+    ' ON CONFLICT (id) DO NOTHING RETURNING id';
+  const jsonKeys = COLUMNS.map((c, i) => `${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`);
+
+  function rowsAsJson(rows: readonly RoutedPattern[]): string {
+    const parts: string[] = ['['];
+    rows.forEach((row, r) => {
+      if (r > 0) parts.push(',');
+      COLUMNS.forEach((c, i) => {
+        const value = c.value(row);
+        parts.push(jsonKeys[i]!, c.json && typeof value === 'string' ? value : JSON.stringify(value));
+      });
+      parts.push('}');
+    });
+    parts.push(']');
+    return parts.join('');
+  }
+
   async function insertRows(client: pg.PoolClient, rows: readonly RoutedPattern[]): Promise<string[]> {
+    if (insertMode === 'json') {
+      const res = await client.query<{ id: string }>(jsonSql, [rowsAsJson(rows)]);
+      return res.rows.map((r) => r.id);
+    }
     if (insertMode === 'unnest') {
       const arrays = COLUMNS.map((c) => rows.map(c.value));
       const res = await client.query<{ id: string }>(unnestSql, arrays);

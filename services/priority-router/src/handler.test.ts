@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import type { InboundRecord } from '@patternflow/kafka';
+import { parsePolicy } from '@patternflow/policy';
+import type { RoutedPattern, TaggedPattern } from '@patternflow/records';
+import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
+import { createRouteHandler, type LaneOutput } from './handler.ts';
+import { createRouteDecider } from './route.ts';
+
+const policy = parsePolicy(
+  `version: "p-1"
+lanes: [critical, standard, bulk]
+rules:
+  - name: fraud
+    lane: critical
+    when: { label: fraud }
+  - name: default
+    lane: bulk
+`,
+  'inline',
+);
+
+const tagged = (id: string, label: string): TaggedPattern =>
+  ({ id, source: 'payments', tier: 'free', inference: { label, score: 0.9 } }) as TaggedPattern;
+
+// Values are "id:label[:old]"; ":old" marks a frame of another tagged schema version.
+const decoder: SchemaDecoder = {
+  async decode(buffer) {
+    const [id, label] = buffer.toString().split(':');
+    if (id === 'garbage') throw new PipelineError(ErrorCodes.VALUE_NOT_DECODABLE, 'not Avro');
+    return { schemaId: 1, value: tagged(id!, label!) };
+  },
+};
+const fullDecoded: string[] = [];
+const fullDecoder: SchemaDecoder = {
+  async decode(buffer) {
+    fullDecoded.push(buffer.toString());
+    return decoder.decode(buffer);
+  },
+};
+const lanes = new Map<string, LaneOutput>(
+  ['critical', 'standard', 'bulk'].map((lane) => {
+    const extender: SchemaExtender = {
+      schemaId: 5,
+      baseSchemaId: 1,
+      extend: (frame, appended) =>
+        frame.toString().endsWith(':old') ? undefined : Buffer.from(`${frame}|${JSON.stringify(appended)}`),
+    };
+    const encoder: SchemaEncoder = {
+      schemaId: 6,
+      encode: (value) => Buffer.from(`full|${JSON.stringify((value as RoutedPattern).route)}`),
+    };
+    return [lane, { topic: `patterns.routed.${lane}`, extender, encoder }];
+  }),
+);
+
+const inbound = (value: string, offset: number): InboundRecord => ({
+  topic: 'patterns.tagged',
+  partition: 0,
+  offset: String(offset),
+  timestamp: 0,
+  key: null,
+  value: Buffer.from(value),
+  headers: {},
+});
+
+test('each record goes to its lane with the decision appended; other schema versions are re-encoded', async () => {
+  fullDecoded.length = 0;
+  const handler = createRouteHandler({
+    decoder,
+    fullDecoder,
+    lanes,
+    decide: createRouteDecider({ policy, now: () => 7 }),
+  });
+  const result = await handler([
+    inbound('a:fraud', 0),
+    inbound('b:legit', 1),
+    inbound('garbage', 2),
+    inbound('c:fraud:old', 3),
+  ]);
+  assert.deepEqual(
+    result.messages.map((m) => [m.key, m.topic]),
+    [
+      ['a', 'patterns.routed.critical'],
+      ['b', 'patterns.routed.bulk'],
+      ['c', 'patterns.routed.critical'],
+    ],
+  );
+  assert.equal(
+    result.messages[0]!.value.toString(),
+    'a:fraud|{"route":{"lane":"critical","rule":"fraud","policy_version":"p-1","routed_at":7}}',
+  );
+  assert.equal(result.messages[2]!.value.toString().startsWith('full|'), true);
+  assert.deepEqual(fullDecoded, ['c:fraud:old']);
+  assert.deepEqual(
+    result.deadLetters.map((d) => d.error.code),
+    [ErrorCodes.VALUE_NOT_DECODABLE],
+  );
+});

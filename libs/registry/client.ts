@@ -66,6 +66,18 @@ export function confluentRegistryClient(url: string): RegistryClient {
     return apiConfirmed;
   };
 
+  const lookUpAfterRace = async (subject: string, schema: object): Promise<number | undefined> => {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+      try {
+        return await registry.getRegistryIdBySchema(subject, schema as never);
+      } catch {
+        // not there yet
+      }
+    }
+    return undefined;
+  };
+
   return {
     async register(subject, schema) {
       try {
@@ -85,6 +97,11 @@ export function confluentRegistryClient(url: string): RegistryClient {
       } catch (error) {
         const status = statusOf(error);
         if (error instanceof Error && error.name === 'ConfluentSchemaRegistryCompatibilityError') {
+          // Two stages registering the same schema at once (the tagger its output, the
+          // router that output as its input): the loser sees the subject before the
+          // winner set its level. The schema is then there to be looked up.
+          const id = await lookUpAfterRace(subject, schema);
+          if (id !== undefined) return id;
           throw new PipelineError(
             ErrorCodes.CONFIG_INVALID,
             `subject ${subject}: ${error.message}; the codec registers new subjects as BACKWARD, set the subject's level with PUT /config/${subject} {"compatibility":"BACKWARD"}`,
@@ -92,6 +109,10 @@ export function confluentRegistryClient(url: string): RegistryClient {
           );
         }
         if (status === 409 || status === 422) {
+          // 409 is also what the loser of a start race gets when it sets the level the
+          // winner just set ("A rule named 'COMPATIBILITY' already exists").
+          const id = status === 409 ? await lookUpAfterRace(subject, schema) : undefined;
+          if (id !== undefined) return id;
           throw new PipelineError(
             ErrorCodes.CONFIG_INVALID,
             `registry refused the schema for ${subject} (HTTP ${status}): ${messageOf(error)}`,

@@ -151,6 +151,19 @@ describe('schema codec against the real Apicurio registry', () => {
     assert.notEqual(reformattedId, idA);
   });
 
+  test('two services registering the same new subject at once both get its id (stage start race)', async (t) => {
+    // Each round is a fresh subject that several codecs (as several services) register at once.
+    for (let round = 0; round < 5; round++) {
+      const subject = subjectFor(t);
+      const ids = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          createSchemaCodec({ url: stack.registryUrl }).register(subject, orderV1),
+        ),
+      );
+      assert.equal(new Set(ids).size, 1, `one id for all: ${ids}`);
+    }
+  });
+
   test('a subject created without a compatibility level refuses a new version from the codec', async (t) => {
     const subject = subjectFor(t);
     // Another tool registered v1 and left the level unset (Apicurio then reports the global NONE).

@@ -79,6 +79,7 @@ test('records get the model label, scores and version; bad features and missing 
   });
   const handler = createTagHandler({
     decoder,
+    fullDecoder: decoder,
     encoder,
     extender,
     taggedTopic: 'patterns.tagged',
@@ -142,6 +143,7 @@ test('a row the runtime refuses is dead-lettered with the runtime error', async 
   });
   const handler = createTagHandler({
     decoder,
+    fullDecoder: decoder,
     encoder,
     extender,
     taggedTopic: 'patterns.tagged',

@@ -22,13 +22,22 @@ export interface Prediction {
 /** A row's prediction, or why the model runtime refused that row. */
 export type PredictionOutcome = { ok: true; prediction: Prediction } | { ok: false; error: PipelineError };
 
+/** The normalized schema without the payload: features never read it, and it is the largest field. */
+export function featureViewSchema(normalizedSchema: Record<string, unknown>): Record<string, unknown> {
+  const fields = normalizedSchema.fields as { name: string }[];
+  return { ...normalizedSchema, fields: fields.filter((field) => field.name !== 'payload') };
+}
+
 /**
  * Normalized records → tagged records. Features are computed and checked per record, so
  * one record with bad features or without a model is dead-lettered alone; the rest of
  * the chunk goes to the model in one micro-batch.
  */
 export function createTagHandler(deps: {
+  /** Reads what features need (featureViewSchema: everything but the payload). */
   decoder: SchemaDecoder;
+  /** Reads the whole normalized record, for the re-encoding fallback. */
+  fullDecoder: SchemaDecoder;
   /** Appends `inference` to a normalized record's bytes (the common case)… */
   extender: SchemaExtender;
   /** …or encodes the whole tagged record when the input used another schema version. */
@@ -64,11 +73,12 @@ export function createTagHandler(deps: {
     const outcomes = await deps.inference.submit(rows);
     const inferredAt = now();
     const messages: OutboundMessage[] = [];
-    ready.forEach(({ record, value }, i) => {
+    for (let i = 0; i < ready.length; i++) {
+      const { record, value } = ready[i]!;
       const outcome = outcomes[i]!;
       if (!outcome.ok) {
         deadLetters.push({ record, error: outcome.error });
-        return;
+        continue;
       }
       const { prediction } = outcome;
       const inference: Inference = {
@@ -79,9 +89,11 @@ export function createTagHandler(deps: {
         model_version: prediction.modelVersion,
         inferred_at: inferredAt,
       };
-      const framed =
-        deps.extender.extend(record.value!, { inference }) ??
-        deps.encoder.encode({ ...value, inference } satisfies TaggedPattern);
+      let framed = deps.extender.extend(record.value!, { inference });
+      if (framed === undefined) {
+        const full = (await deps.fullDecoder.decode(record.value!)).value as NormalizedPattern;
+        framed = deps.encoder.encode({ ...full, inference } satisfies TaggedPattern);
+      }
       messages.push({
         topic: deps.taggedTopic,
         key: value.id,
@@ -91,7 +103,7 @@ export function createTagHandler(deps: {
           'pf-label': prediction.label,
         },
       });
-    });
+    }
     return { messages, deadLetters };
   };
 }

@@ -5,7 +5,7 @@ import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
 import { exitOnStartupFailure, runStage, stageConfigChecks, stageConfigSpec } from '@patternflow/service';
 import { extractFeatures } from '@patternflow/sources';
-import { createTagHandler, type FeatureRow, type PredictionOutcome } from './handler.ts';
+import { createTagHandler, type FeatureRow, featureViewSchema, type PredictionOutcome } from './handler.ts';
 import { createMicroBatcher } from './micro-batcher.ts';
 
 const config = loadConfig(
@@ -70,7 +70,8 @@ async function main(): Promise<void> {
     dlqTopic: topics.dlq,
     downstream: { stage: 'priority-router', topics: [topics.tagged] },
     handler: createTagHandler({
-      decoder: codec.decoderFor(loadSchema('normalized')),
+      decoder: codec.decoderFor(featureViewSchema(loadSchema('normalized'))),
+      fullDecoder: codec.decoderFor(loadSchema('normalized')),
       encoder: await codec.encoderFor(valueSubject(topics.tagged), loadSchema('tagged')),
       extender: await codec.extenderFor(
         valueSubject(topics.tagged),

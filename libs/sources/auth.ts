@@ -18,15 +18,16 @@ import {
   flattenAttributes,
   localHour,
   pickTenant,
+  poissonEventStream,
   REGION_PROFILE,
   requireRegion,
   requireString,
   requireTier,
   round,
-  tenantPool,
+  type tenantPool,
 } from './common.ts';
 import type { LabelledEvent, NormalizedCore, SourcePack } from './contract.ts';
-import { Rng } from './prng.ts';
+import type { Rng } from './prng.ts';
 
 const SOURCE = 'auth';
 const LABELS = ['normal', 'account_takeover'] as const;
@@ -273,13 +274,5 @@ export const auth: SourcePack = {
   labels: LABELS,
   features,
   normalize,
-  createGenerator({ seed, startTime, meanGapMs }) {
-    const rng = new Rng(seed);
-    const tenants = tenantPool(SOURCE, 'org-', 45);
-    let clock = startTime;
-    return () => {
-      clock += rng.exponential(meanGapMs);
-      return generateLogin(rng, tenants, Math.round(clock));
-    };
-  },
+  createGenerator: (options) => poissonEventStream(SOURCE, 'org-', 45, options, generateLogin),
 };

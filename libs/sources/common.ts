@@ -71,6 +71,26 @@ export function tenantPool(source: string, prefix: string, count: number): Tenan
   return tenants;
 }
 
+/**
+ * A source's event stream: events arrive as a Poisson process (exponential gaps of mean
+ * `meanGapMs`) from the source's fixed tenant population.
+ */
+export function poissonEventStream<E>(
+  source: string,
+  tenantPrefix: string,
+  tenantCount: number,
+  options: { seed: number; startTime: number; meanGapMs: number },
+  generate: (rng: Rng, tenants: Tenant[], at: number) => E,
+): () => E {
+  const rng = new Rng(options.seed);
+  const tenants = tenantPool(source, tenantPrefix, tenantCount);
+  let clock = options.startTime;
+  return () => {
+    clock += rng.exponential(options.meanGapMs);
+    return generate(rng, tenants, Math.round(clock));
+  };
+}
+
 /** Tenants differ in volume (a few big ones send most events), as real traffic does. */
 export function pickTenant(rng: Rng, tenants: readonly Tenant[]): Tenant {
   const i = Math.floor(tenants.length * rng.next() ** 2);

@@ -16,14 +16,15 @@ import {
   flattenAttributes,
   localHour,
   pickTenant,
+  poissonEventStream,
   requireRegion,
   requireString,
   requireTier,
   round,
-  tenantPool,
+  type tenantPool,
 } from './common.ts';
 import type { LabelledEvent, NormalizedCore, SourcePack } from './contract.ts';
-import { Rng } from './prng.ts';
+import type { Rng } from './prng.ts';
 
 const SOURCE = 'netflow';
 const LABELS = ['benign', 'port_scan', 'ddos', 'brute_force', 'exfiltration'] as const;
@@ -381,13 +382,5 @@ export const netflow: SourcePack = {
   labels: LABELS,
   features,
   normalize,
-  createGenerator({ seed, startTime, meanGapMs }) {
-    const rng = new Rng(seed);
-    const tenants = tenantPool(SOURCE, 'net-', 40);
-    let clock = startTime;
-    return () => {
-      clock += rng.exponential(meanGapMs);
-      return generateFlow(rng, tenants, Math.round(clock));
-    };
-  },
+  createGenerator: (options) => poissonEventStream(SOURCE, 'net-', 40, options, generateFlow),
 };

@@ -16,15 +16,16 @@ import {
   isoTimeMillis,
   localHour,
   pickTenant,
+  poissonEventStream,
   REGION_PROFILE,
   requireRegion,
   requireString,
   requireTier,
   round,
-  tenantPool,
+  type tenantPool,
 } from './common.ts';
 import type { LabelledEvent, NormalizedCore, SourcePack } from './contract.ts';
-import { Rng } from './prng.ts';
+import type { Rng } from './prng.ts';
 
 const SOURCE = 'payments';
 const LABELS = ['legit', 'fraud'] as const;
@@ -341,13 +342,5 @@ export const payments: SourcePack = {
   labels: LABELS,
   features,
   normalize,
-  createGenerator({ seed, startTime, meanGapMs }) {
-    const rng = new Rng(seed);
-    const tenants = tenantPool(SOURCE, 'merch-', 60);
-    let clock = startTime;
-    return () => {
-      clock += rng.exponential(meanGapMs);
-      return generatePayment(rng, tenants, Math.round(clock));
-    };
-  },
+  createGenerator: (options) => poissonEventStream(SOURCE, 'merch-', 60, options, generatePayment),
 };

@@ -17,6 +17,7 @@ import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
 import type { Kafka } from 'kafkajs';
 import pg from 'pg';
+import { readTopic } from '../helpers/kafka.ts';
 import { stack } from '../helpers/stack.ts';
 
 const runId = `e2e${randomBytes(4).toString('hex')}`;
@@ -48,40 +49,6 @@ async function waitForRows(ids: readonly string[], timeoutMs: number): Promise<n
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   return count;
-}
-
-async function readTopic(topic: string, expected: number, timeoutMs = 60_000) {
-  const consumer = kafka.consumer({
-    groupId: `${runId}.reader.${randomBytes(3).toString('hex')}`,
-    maxWaitTimeInMs: 100,
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const out: { value: Buffer | null; headers: Record<string, string> }[] = [];
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${topic}: ${out.length} of ${expected} records`)),
-        timeoutMs,
-      );
-      consumer
-        .run({
-          eachMessage: async ({ message }) => {
-            const headers: Record<string, string> = {};
-            for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-            out.push({ value: message.value, headers });
-            if (out.length >= expected) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
 }
 
 function coldIds(): string[] {
@@ -215,7 +182,7 @@ describe('patternflow end to end', { timeout: 900_000 }, () => {
     await produceRaw(topics.ingest('mystery'), [Buffer.from('{}')]);
     const afterIds = (await load(2003, 200)).ids;
 
-    const dead = await readTopic(topics.dlq, 6);
+    const dead = await readTopic(kafka, topics.dlq, 6);
     const reasons = dead.map((record) => record.headers[DeadLetterHeaders.reason]).sort();
     assert.deepEqual(
       reasons,

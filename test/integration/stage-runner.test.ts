@@ -10,6 +10,7 @@ import {
 } from '@patternflow/kafka';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import type { Kafka } from 'kafkajs';
+import { readTopic } from '../helpers/kafka.ts';
 import { stack, uniqueName } from '../helpers/stack.ts';
 
 const logger = createLogger({ service: 'stage-runner-test', level: 'error' });
@@ -64,42 +65,10 @@ async function endOffsetTotal(kafka: Kafka, topic: string): Promise<number> {
   return offsets.reduce((sum, p) => sum + Number(p.high), 0);
 }
 
-/** Reads `topic` from the beginning until `expected` records arrived (or fails after the timeout). */
-async function readAll(
-  kafka: Kafka,
-  topic: string,
-  expected: number,
-  groupId = uniqueName('reader'),
-  timeoutMs = 60_000,
-): Promise<{ value: string; headers: Record<string, string> }[]> {
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const out: { value: string; headers: Record<string, string> }[] = [];
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${topic}: ${out.length} of ${expected} records after ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      consumer
-        .run({
-          eachMessage: async ({ message }) => {
-            const headers: Record<string, string> = {};
-            for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-            out.push({ value: String(message.value), headers });
-            if (out.length >= expected) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
+/** Values of `topic` as strings, read until `expected` records arrived. */
+async function readAll(kafka: Kafka, topic: string, expected: number, groupId = uniqueName('reader')) {
+  const records = await readTopic(kafka, topic, expected, { groupId });
+  return records.map((record) => ({ value: String(record.value), headers: record.headers }));
 }
 
 function runnerOptions(kafka: Kafka, topics: Topics, handler: StageHandler): StageRunnerOptions {

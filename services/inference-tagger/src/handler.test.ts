@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { InboundRecord } from '@patternflow/kafka';
+import type { PredictionOutcome } from '@patternflow/models';
 import { parseTraceparent } from '@patternflow/observability';
 import type { NormalizedPattern, TaggedPattern } from '@patternflow/records';
 import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
-import { createTagHandler, type FeatureRow, type PredictionOutcome } from './handler.ts';
+import { createTagHandler, type FeatureRow } from './handler.ts';
 import { createMicroBatcher } from './micro-batcher.ts';
 
 const normalized = (id: string, source: string): NormalizedPattern => ({

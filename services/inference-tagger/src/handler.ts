@@ -1,5 +1,6 @@
 import { ErrorCodes, isRecordError, PipelineError } from '@patternflow/errors';
 import type { DeadLetter, InboundRecord, OutboundMessage, StageHandler } from '@patternflow/kafka';
+import type { PredictionOutcome } from '@patternflow/models';
 import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
 import type { Inference, NormalizedPattern, TaggedPattern } from '@patternflow/records';
 import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
@@ -10,17 +11,6 @@ export interface FeatureRow {
   modelKey: string;
   values: Float32Array;
 }
-
-export interface Prediction {
-  label: string;
-  score: number;
-  scores: Record<string, number>;
-  modelName: string;
-  modelVersion: string;
-}
-
-/** A row's prediction, or why the model runtime refused that row. */
-export type PredictionOutcome = { ok: true; prediction: Prediction } | { ok: false; error: PipelineError };
 
 /** The normalized schema without the payload: features never read it, and it is the largest field. */
 export function featureViewSchema(normalizedSchema: Record<string, unknown>): Record<string, unknown> {

@@ -1,11 +1,12 @@
 import { integer, loadConfig, string, url } from '@patternflow/config';
+import type { PredictionOutcome } from '@patternflow/models';
 import { loadModelRuntime } from '@patternflow/models';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
 import { exitOnStartupFailure, runStage, stageConfigChecks, stageConfigSpec } from '@patternflow/service';
 import { extractFeatures } from '@patternflow/sources';
-import { createTagHandler, type FeatureRow, featureViewSchema, type PredictionOutcome } from './handler.ts';
+import { createTagHandler, type FeatureRow, featureViewSchema } from './handler.ts';
 import { createMicroBatcher } from './micro-batcher.ts';
 
 const config = loadConfig(

@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import type { RoutedPattern } from '@patternflow/records';
-import { createColdBatch, encodeNdjsonGz, partitionDir, utcDay } from './cold-storage.ts';
+import {
+  createColdBatch,
+  createSharedExclusiveGate,
+  encodeNdjsonGz,
+  partitionDir,
+  utcDay,
+} from './cold-storage.ts';
 
 function routed(id: string, lane: string, eventTime: number): RoutedPattern {
   return {
@@ -141,4 +147,29 @@ describe('createColdBatch', () => {
     await published.discard();
     assert.deepEqual(files(dir), []);
   });
+});
+
+test('store gate: batches overlap; reconcile waits for running batches and holds back later ones', async () => {
+  const gate = createSharedExclusiveGate();
+  const events: string[] = [];
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const batch = (name: string, ms: number) =>
+    gate.shared(async () => {
+      events.push(`${name}:start`);
+      await sleep(ms);
+      events.push(`${name}:end`);
+    });
+  const a = batch('a', 30);
+  const b = batch('b', 10);
+  const reconcile = gate.exclusive(async () => {
+    events.push('reconcile:start');
+    await sleep(10);
+    events.push('reconcile:end');
+  });
+  const c = batch('c', 1);
+  await Promise.all([a, b, reconcile, c]);
+  assert.deepEqual(events.slice(0, 2).sort(), ['a:start', 'b:start'], 'a and b overlap');
+  assert.ok(events.indexOf('reconcile:start') > events.indexOf('a:end'), 'reconcile waits for a');
+  assert.ok(events.indexOf('reconcile:start') > events.indexOf('b:end'), 'and for b');
+  assert.ok(events.indexOf('c:start') > events.indexOf('reconcile:end'), 'c waits for reconcile');
 });

@@ -193,14 +193,10 @@ export function createSinkStore({
   const writer = createPostgresWriter(table === undefined ? { pool } : { pool, table });
   const lanes = new Set(coldLanes);
   let needsReconcile = false;
-  let queue: Promise<unknown> = Promise.resolve();
-
-  /** Runs one store operation at a time, so reconcile() never races a batch's files. */
-  function serialized<T>(op: () => Promise<T>): Promise<T> {
-    const run = queue.then(op, op);
-    queue = run.catch(() => {});
-    return run;
-  }
+  // Batches run side by side (each has its own transaction and uniquely named files, and
+  // the sink hands over one chunk per partition at a time). migrate() and reconcile() run
+  // alone: reconcile deletes the files of every batch it does not see committed.
+  const gate = createSharedExclusiveGate();
 
   async function reconcileNow(): Promise<ReconcileReport> {
     const report: ReconcileReport = { removedTemp: [], removedUncommitted: [] };
@@ -254,12 +250,12 @@ export function createSinkStore({
   }
 
   return {
-    migrate: () => serialized(() => writer.migrate()),
-    reconcile: () => serialized(reconcileNow),
-    writeBatch: (records) =>
-      serialized(async () => {
-        // After a COMMIT of unknown outcome, its files may or may not be listed: settle that first.
-        if (needsReconcile) await reconcileNow();
+    migrate: () => gate.exclusive(() => writer.migrate()),
+    reconcile: () => gate.exclusive(reconcileNow),
+    writeBatch: async (records) => {
+      // After a COMMIT of unknown outcome, its files may or may not be listed: settle that first.
+      if (needsReconcile) await gate.exclusive(async () => needsReconcile && reconcileNow());
+      return gate.shared(async () => {
         const cold = createColdBatch({
           coldDir,
           coldLanes: lanes,
@@ -283,7 +279,29 @@ export function createSinkStore({
           if (err instanceof PipelineError && err.details.commitOutcome === 'unknown') needsReconcile = true;
           throw err;
         }
-      }),
+      });
+    },
+  };
+}
+
+/** Many shared holders at once, or one exclusive holder; an exclusive request waits for the shared ones before it. */
+export function createSharedExclusiveGate() {
+  let exclusiveTail: Promise<unknown> = Promise.resolve();
+  const sharedInFlight = new Set<Promise<unknown>>();
+  return {
+    shared<T>(op: () => Promise<T>): Promise<T> {
+      const run = exclusiveTail.then(op, op);
+      const settled = run.catch(() => {});
+      sharedInFlight.add(settled);
+      settled.then(() => sharedInFlight.delete(settled));
+      return run;
+    },
+    exclusive<T>(op: () => Promise<T>): Promise<T> {
+      const before = [exclusiveTail, ...sharedInFlight];
+      const run = Promise.allSettled(before).then(op);
+      exclusiveTail = run.catch(() => {});
+      return run;
+    },
   };
 }
 

@@ -55,7 +55,8 @@ async function main(): Promise<void> {
 
   const pool = new pg.Pool({
     connectionString: config.pgUrl,
-    max: 4,
+    // One connection per partition in flight, plus one for reconcile and the admin queries.
+    max: config.partitionsConsumedConcurrently + 1,
     options: `-c search_path=${config.pgSchema}`,
   });
   pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'));

@@ -196,7 +196,9 @@ export class PipelineRun {
 /** A base port whose next `count` ports are free on 127.0.0.1 (other test runs pick random ports too). */
 export async function freeBasePort(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 30000 + Math.floor(Math.random() * 20000);
+    // Below Linux's ephemeral range (32768–60999): a port there can be taken by any
+    // outgoing connection between this check and the service's listen().
+    const base = 20000 + Math.floor(Math.random() * 12000);
     let free = true;
     for (let port = base; port < base + count && free; port++) free = await portIsFree(port);
     if (free) return base;

@@ -14,6 +14,7 @@ import {
   type FeatureRow,
   featureViewSchema,
 } from '../services/inference-tagger/src/handler.ts';
+import { predictByModel } from '../services/inference-tagger/src/inference.ts';
 import { createMicroBatcher } from '../services/inference-tagger/src/micro-batcher.ts';
 import { createIngestHandler } from '../services/ingestor/src/handler.ts';
 import { createIngestDecoder } from '../services/ingestor/src/ingest.ts';
@@ -97,21 +98,7 @@ const tagged = await measure(
     inference: createMicroBatcher<FeatureRow, PredictionOutcome>({
       maxSize: 512,
       lingerMs: 0,
-      run: async (rows) => {
-        const out: PredictionOutcome[] = new Array(rows.length);
-        const byModel = new Map<string, number[]>();
-        rows.forEach((row, i) => byModel.set(row.modelKey, [...(byModel.get(row.modelKey) ?? []), i]));
-        for (const [key, indexes] of byModel) {
-          const results = await runtime.predict(
-            key,
-            indexes.map((i) => rows[i]!.values),
-          );
-          indexes.forEach((row, k) => {
-            out[row] = results[k]!;
-          });
-        }
-        return out;
-      },
+      run: predictByModel(runtime),
     }),
   }),
   asInbound(normalized, () => topics.normalized),

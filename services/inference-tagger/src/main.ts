@@ -7,6 +7,7 @@ import { createSchemaCodec } from '@patternflow/registry';
 import { exitOnStartupFailure, runStage, stageConfigChecks, stageConfigSpec } from '@patternflow/service';
 import { extractFeatures } from '@patternflow/sources';
 import { createTagHandler, type FeatureRow, featureViewSchema } from './handler.ts';
+import { predictByModel } from './inference.ts';
 import { createMicroBatcher } from './micro-batcher.ts';
 
 const config = loadConfig(
@@ -39,26 +40,7 @@ async function main(): Promise<void> {
   const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
     maxSize: config.inferenceMaxBatch,
     lingerMs: config.inferenceLingerMs,
-    run: async (rows) => {
-      // One session.run per model for the whole micro-batch, results back in row order.
-      const outcomes = new Array<PredictionOutcome>(rows.length);
-      const byModel = new Map<string, number[]>();
-      rows.forEach((row, i) => {
-        const indexes = byModel.get(row.modelKey) ?? [];
-        indexes.push(i);
-        byModel.set(row.modelKey, indexes);
-      });
-      for (const [modelKey, indexes] of byModel) {
-        const results = await runtime.predict(
-          modelKey,
-          indexes.map((i) => rows[i]!.values),
-        );
-        indexes.forEach((rowIndex, k) => {
-          outcomes[rowIndex] = results[k]!;
-        });
-      }
-      return outcomes;
-    },
+    run: predictByModel(runtime),
   });
   const codec = createSchemaCodec({ url: config.registryUrl });
   await runStage({

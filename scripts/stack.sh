@@ -33,9 +33,10 @@ APICURIO_VERSION=$(pom_property apicurio.version)
 KAFKA_HOME=$STACK_DIR/kafka-$KAFKA_VERSION
 KAFKA_DATA=$STACK_DIR/data/kafka
 REGISTRY_HOME=$STACK_DIR/apicurio-$APICURIO_VERSION
-PG_DATA=$STACK_DIR/data/postgres
 LOG_DIR=$STACK_DIR/logs
 RUN_DIR=$STACK_DIR/run
+PG_DATA=$STACK_DIR/data/postgres
+PG_LOG=$LOG_DIR/postgres.log
 
 die() { echo "stack: $*" >&2; exit 1; }
 say() { echo "stack: $*"; }
@@ -89,7 +90,23 @@ ensure_postgres_installed() {
 
 # PostgreSQL refuses to run as root; when we are root, the cluster belongs to 'postgres'.
 as_pg_owner() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+# As root, the cluster's owner must be able to reach its directory; a checkout under a
+# private folder (e.g. /root) is not reachable for 'postgres', so the cluster then lives
+# in a folder of its own under /var/lib/patternflow, one per stack directory.
+choose_pg_dirs() {
+  [ "$(id -u)" = 0 ] || return 0
+  mkdir -p "$STACK_DIR/data" "$LOG_DIR"
+  if ! runuser -u postgres -- test -x "$STACK_DIR/data" 2>/dev/null || ! runuser -u postgres -- test -x "$LOG_DIR" 2>/dev/null; then
+    local home
+    home=/var/lib/patternflow/$(printf '%s' "$STACK_DIR" | sha256sum | cut -c1-12)
+    mkdir -p "$home"
+    chown postgres:postgres "$home"
+    PG_DATA=$home/postgres
+    PG_LOG=$home/postgres.log
+  fi
 }
 
 pg_ready() { "$(pg_bin_dir)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
@@ -103,6 +120,7 @@ psql_admin() {
 
 start_postgres() {
   ensure_postgres_installed
+  choose_pg_dirs
   local bin; bin=$(pg_bin_dir)
   if pg_running; then say "postgres already running on 127.0.0.1:$PG_PORT"; return 0; fi
   require_free_port "$PG_PORT" postgres PF_PG_PORT
@@ -119,13 +137,13 @@ start_postgres() {
       >"$LOG_DIR/postgres-initdb.log" 2>&1 || { rm -f "$pwfile"; die "initdb failed, see $LOG_DIR/postgres-initdb.log"; }
     rm -f "$pwfile"
   fi
-  touch "$LOG_DIR/postgres.log"
-  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$LOG_DIR/postgres.log"; fi
+  touch "$PG_LOG"
+  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PG_LOG"; fi
   # The parent folders must be traversable by the cluster owner.
-  as_pg_owner "$bin/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" -w -t "$START_TIMEOUT" \
+  as_pg_owner "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$START_TIMEOUT" \
     -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PG_DATA -c max_connections=200 -c fsync=on" \
-    start >/dev/null || die "postgres did not start, see $LOG_DIR/postgres.log"
-  wait_until postgres "$LOG_DIR/postgres.log" pg_ready
+    start >/dev/null || die "postgres did not start, see $PG_LOG"
+  wait_until postgres "$PG_LOG" pg_ready
   psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname='$PG_DATABASE'" | grep -q 1 ||
     psql_admin -c "CREATE DATABASE \"$PG_DATABASE\""
   psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname='registry'" | grep -q 1 ||
@@ -320,11 +338,13 @@ export PF_KAFKA_HOME=$KAFKA_HOME
 EOF
 }
 
+if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then choose_pg_dirs; fi
+
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  reset) cmd_down; rm -rf "$STACK_DIR/data" "$STACK_DIR/kafka.properties"; say "data removed" ;;
+  reset) cmd_down; rm -rf "$STACK_DIR/data" "$STACK_DIR/kafka.properties" "$PG_DATA" "$PG_LOG"; say "data removed" ;;
   *) echo "usage: $0 up|down|status|env|reset" >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export ONNXRUNTIME_NODE_INSTALL := skip
 
-.PHONY: help install up down status reset test test-unit test-integration test-e2e demo models eval bench lint typecheck format check compose-check
+.PHONY: help install up down status reset test test-unit test-integration test-e2e demo models eval bench lint typecheck format check compose-check alerts-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -62,4 +62,10 @@ format: install ## apply the formatter
 compose-check: ## validate docker-compose.yml with Docker Compose (installed from PyPI/apt if missing)
 	@bash scripts/compose-check.sh docker-compose.yml
 
-check: lint typecheck compose-check ## every static check CI runs
+alerts-check: ## promtool: Prometheus config, alert rules and their unit tests (when promtool is installed)
+	@if command -v promtool >/dev/null 2>&1; then \
+		promtool check config --syntax-only ops/prometheus/prometheus.yml && promtool check rules ops/prometheus/alerts.yml && \
+		promtool test rules ops/prometheus/alerts.test.yml; \
+	else echo "alerts-check: promtool not installed (apt-get install prometheus); skipped"; fi
+
+check: lint typecheck compose-check alerts-check ## every static check CI runs

@@ -213,11 +213,16 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    const lag = Number(batch.offsetLag());
-    if (Number.isFinite(lag)) {
-      metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, lag);
-    }
+    // Records between what this stage has handed over and the partition's end as of this
+    // fetch: a fetch takes everything available, so the lag lives inside the batch too.
+    const lagLabels = { topic: batch.topic, partition: String(batch.partition) };
+    const highWatermark = Number(batch.highWatermark);
+    const setLag = (nextOffset: number) => {
+      if (Number.isFinite(highWatermark))
+        metrics.consumerLag.set(lagLabels, Math.max(0, highWatermark - nextOffset));
+    };
     const messages = batch.messages;
+    if (messages.length > 0) setLag(Number(messages[0]!.offset));
     for (let start = 0; start < messages.length; start += options.maxBatchRecords) {
       // Paused (backpressure) or revoked: leave the rest unresolved; it is fetched again
       // from the last resolved offset after resume or by the partition's new owner.
@@ -235,6 +240,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       }
       // Resolved only now, after the acks: this is the at-least-once line.
       payload.resolveOffset(chunk[chunk.length - 1]!.offset);
+      setLag(Number(chunk[chunk.length - 1]!.offset) + 1);
       await payload.heartbeat();
       await payload.commitOffsetsIfNecessary();
     }

@@ -61,7 +61,7 @@ export function createStageMetrics(stage: string, registry = new Registry()): St
     }),
     consumerLag: new Gauge({
       name: 'pf_consumer_lag',
-      help: 'Records between the last fetched batch and the partition end',
+      help: 'Records between the last one the stage handed over and the partition end, as of the latest fetch',
       labelNames: ['stage', 'topic', 'partition'],
       registers,
     }),

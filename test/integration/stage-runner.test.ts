@@ -211,10 +211,17 @@ describe('stage runner against the real broker', () => {
       producedWhilePaused < 200 + 3 * 50 * 4,
       `produced ${producedWhilePaused} while downstream was stalled`,
     );
+    const lagWhilePaused = (await options.metrics.consumerLag.get()).values.reduce(
+      (sum, v) => sum + v.value,
+      0,
+    );
+    assert.ok(lagWhilePaused > 0, `the paused stage reports its lag (${lagWhilePaused})`);
 
     // The downstream group starts reading: the backlog drains and the runner resumes.
     const out = await readAll(kafka, topics.output, values.length, downstreamGroupId);
     assert.equal(new Set(out.map((r) => r.value)).size, values.length, 'every record arrived after resume');
     assert.equal(await endOffsetTotal(kafka, topics.output), values.length, 'and none twice');
+    const lagAfter = (await options.metrics.consumerLag.get()).values.reduce((sum, v) => sum + v.value, 0);
+    assert.equal(lagAfter, 0, 'no lag once everything is handed over');
   });
 });

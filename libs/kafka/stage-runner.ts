@@ -80,9 +80,10 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     allowAutoTopicCreation: false,
     // Murmur2 on the key, as Java clients do: one record id always lands on one partition.
     createPartitioner: Partitioners.DefaultPartitioner,
-    // The idempotent producer keeps sequence numbers only while it retries by itself; the
-    // runner retries a failed chunk on top of this.
-    retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5000 },
+    // Bounded, so that an output that stays unavailable surfaces as a retriable error and
+    // the runner pauses the consumer and retries the chunk with backoff (heartbeating).
+    // A resend after a failure can duplicate records: at-least-once, absorbed by the sink.
+    retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5000 },
   });
 
   let ready = false;
@@ -94,15 +95,24 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
 
   // Why the consumer is paused; it runs only when no reason is left.
   const pauseReasons = new Set<string>();
+  // kafkajs refuses pause() before run() and forgets it when a crashed consumer restarts,
+  // so the state is applied now if possible and again on every group join.
+  const applyPauseState = () => {
+    const topics = options.topics.map((topic) => ({ topic }));
+    try {
+      if (pauseReasons.size > 0) consumer.pause(topics);
+      else consumer.resume(topics);
+    } catch (error) {
+      logger.debug({ err: error }, 'pause state applied at the next group join');
+    }
+  };
   const setPaused = (reason: string, on: boolean) => {
     const wasPaused = pauseReasons.size > 0;
     if (on) pauseReasons.add(reason);
     else pauseReasons.delete(reason);
     const isPaused = pauseReasons.size > 0;
     if (isPaused === wasPaused) return;
-    const topics = options.topics.map((topic) => ({ topic }));
-    if (isPaused) consumer.pause(topics);
-    else consumer.resume(topics);
+    applyPauseState();
     metrics.paused.set(isPaused ? 1 : 0);
     logger.info(
       { reasons: [...pauseReasons], paused: isPaused },
@@ -143,6 +153,21 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
 
   /** Handles one chunk and delivers its output; retries retriable failures until stopped. */
   async function processChunk(records: InboundRecord[], payload: EachBatchPayload): Promise<void> {
+    const retryReason = `retrying:${payload.batch.topic}:${payload.batch.partition}`;
+    try {
+      await processChunkWithRetries(records, payload, retryReason);
+    } finally {
+      // Whatever ends the retries (success, stop, rebalance), this partition no longer
+      // holds the consumer paused.
+      setPaused(retryReason, false);
+    }
+  }
+
+  async function processChunkWithRetries(
+    records: InboundRecord[],
+    payload: EachBatchPayload,
+    retryReason: string,
+  ): Promise<void> {
     let attempt = 0;
     for (;;) {
       if (stopping || !payload.isRunning() || payload.isStale()) throw new StopRequested();
@@ -154,7 +179,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
         payload.heartbeat().catch(() => {});
       }, heartbeatIntervalMs);
       try {
-        const result = await options.handler(records).finally(() => clearInterval(heartbeats));
+        const result = await options.handler(records);
         const at = now();
         const dead = result.deadLetters.map(({ record, error }) => {
           metrics.deadLettered.inc({ reason: error.code });
@@ -171,12 +196,15 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
           );
           return toDeadLetterMessage(options.dlqTopic, stage, record, error, at);
         });
+        // Still heartbeating: a slow produce (an output partition without a leader) is
+        // waiting too.
         await deliver(dead.length === 0 ? result.messages : [...result.messages, ...dead]);
+        clearInterval(heartbeats);
         metrics.processingSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         metrics.batchSize.observe(records.length);
-        if (attempt > 0) setPaused('retrying', false);
         return;
       } catch (error) {
+        clearInterval(heartbeats);
         if (isRecordError(error)) {
           // A handler must dead-letter bad records itself; one escaping means it could not
           // tell which record was bad, which is a bug, not bad input.
@@ -194,7 +222,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
         metrics.retries.inc({ reason });
         // Stop fetching while the output is unavailable, but keep heartbeating so the
         // group does not rebalance a partition that is merely waiting.
-        setPaused('retrying', true);
+        setPaused(retryReason, true);
         const delay = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** Math.min(attempt - 1, 10));
         logger.warn({ err: error, attempt, delayMs: delay, reason }, 'retriable failure; retrying the chunk');
         await sleepWithHeartbeat(delay, payload);
@@ -252,6 +280,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     async start() {
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         ready = true;
+        applyPauseState();
         logger.info(
           { memberId: payload.memberId, assignment: payload.memberAssignment },
           'joined consumer group',
@@ -315,7 +344,11 @@ function isRetriable(error: unknown): boolean {
 function isKafkaRebalance(error: unknown): boolean {
   const type = (error as { type?: string })?.type;
   return (
-    type === 'REBALANCE_IN_PROGRESS' || type === 'NOT_COORDINATOR_FOR_GROUP' || type === 'ILLEGAL_GENERATION'
+    type === 'REBALANCE_IN_PROGRESS' ||
+    type === 'NOT_COORDINATOR_FOR_GROUP' ||
+    type === 'ILLEGAL_GENERATION' ||
+    // the session expired while a chunk waited: kafkajs rejoins and the chunk is replayed
+    type === 'UNKNOWN_MEMBER_ID'
   );
 }
 

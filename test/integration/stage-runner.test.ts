@@ -225,3 +225,50 @@ describe('stage runner against the real broker', () => {
     assert.equal(lagAfter, 0, 'no lag once everything is handed over');
   });
 });
+
+describe('stage runner: rebalance during a retry', () => {
+  const kafka = createKafka({
+    brokers: stack.brokers,
+    clientId: 'runner-rebalance-test',
+    logger,
+    clientLogLevel: 'error',
+  });
+
+  test('a rebalance while a chunk is being retried does not leave the stage paused (regression)', async (t) => {
+    const topics = await makeTopics(kafka, 'runner.rebalance');
+    t.after(() => dropTopics(kafka, topics));
+    const values = Array.from({ length: 600 }, (_, i) => `rec-${i}`);
+    await produce(kafka, topics.input, values);
+
+    let outputAvailable = false;
+    const relay = upperCaseUnlessBad(topics.output);
+    const handler: StageHandler = async (records) => {
+      if (!outputAvailable) {
+        throw new PipelineError(ErrorCodes.SINK_WRITE, 'store unavailable', { retriable: true });
+      }
+      return relay(records);
+    };
+    const first = runnerOptions(kafka, topics, handler);
+    const runnerA = createStageRunner(first);
+    await runnerA.start();
+    t.after(() => runnerA.stop());
+    // A retries (and is paused); a second member joins the group, which rebalances while A waits.
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && (await first.metrics.paused.get()).values[0]?.value !== 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal((await first.metrics.paused.get()).values[0]?.value, 1, 'A paused while retrying');
+    const runnerB = createStageRunner({ ...runnerOptions(kafka, topics, handler), groupId: first.groupId });
+    await runnerB.start();
+    t.after(() => runnerB.stop());
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    outputAvailable = true;
+
+    const out = await readAll(kafka, topics.output, values.length);
+    assert.equal(
+      new Set(out.map((r) => r.value)).size,
+      values.length,
+      'every record arrived after the rebalance',
+    );
+  });
+});

@@ -81,8 +81,15 @@ export function createTagHandler(deps: {
       };
       let framed = deps.extender.extend(record.value!, { inference });
       if (framed === undefined) {
-        const full = (await deps.fullDecoder.decode(record.value!)).value as NormalizedPattern;
-        framed = deps.encoder.encode({ ...full, inference } satisfies TaggedPattern);
+        try {
+          const full = (await deps.fullDecoder.decode(record.value!)).value as NormalizedPattern;
+          framed = deps.encoder.encode({ ...full, inference } satisfies TaggedPattern);
+        } catch (error) {
+          // Readable for the features but not as a whole record: this record alone is bad.
+          if (!isRecordError(error)) throw error;
+          deadLetters.push({ record, error });
+          continue;
+        }
       }
       messages.push({
         topic: deps.taggedTopic,

@@ -36,6 +36,9 @@ const fullDecoded: string[] = [];
 const fullDecoder: SchemaDecoder = {
   async decode(buffer) {
     fullDecoded.push(buffer.toString());
+    if (buffer.toString().includes('broken')) {
+      throw new PipelineError(ErrorCodes.SCHEMA_VIOLATION, 'field payload has no default');
+    }
     return decoder.decode(buffer);
   },
 };
@@ -96,5 +99,18 @@ test('each record goes to its lane with the decision appended; other schema vers
   assert.deepEqual(
     result.deadLetters.map((d) => d.error.code),
     [ErrorCodes.VALUE_NOT_DECODABLE],
+  );
+});
+
+test('a record readable for routing but not as a whole is dead-lettered alone, not a crash', async () => {
+  const handler = createRouteHandler({ decoder, fullDecoder, lanes, decide: createRouteDecider({ policy }) });
+  const result = await handler([inbound('x:fraud:broken:old', 0), inbound('y:legit', 1)]);
+  assert.deepEqual(
+    result.messages.map((m) => m.key),
+    ['y'],
+  );
+  assert.deepEqual(
+    result.deadLetters.map((d) => [d.record.offset, d.error.code]),
+    [['0', ErrorCodes.SCHEMA_VIOLATION]],
   );
 });

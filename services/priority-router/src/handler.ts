@@ -1,3 +1,4 @@
+import { isRecordError } from '@patternflow/errors';
 import type { OutboundMessage, StageHandler } from '@patternflow/kafka';
 import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
 import type { Route, TaggedPattern } from '@patternflow/records';
@@ -35,8 +36,15 @@ export function createRouteHandler(deps: {
       const lane = deps.lanes.get(route.lane)!;
       let framed = lane.extender.extend(record.value!, { route });
       if (framed === undefined) {
-        const full = (await deps.fullDecoder.decode(record.value!)).value as TaggedPattern;
-        framed = lane.encoder.encode({ ...full, route });
+        try {
+          const full = (await deps.fullDecoder.decode(record.value!)).value as TaggedPattern;
+          framed = lane.encoder.encode({ ...full, route });
+        } catch (error) {
+          // Readable for routing but not as a whole record: this record alone is bad.
+          if (!isRecordError(error)) throw error;
+          deadLetters.push({ record, error });
+          continue;
+        }
       }
       messages.push({
         topic: lane.topic,

@@ -62,6 +62,8 @@ export interface SinkStore {
 }
 
 const INSTANCE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** How long one reconcile waits for a COMMIT of unknown outcome before it is retried. */
+const UNDECIDED_COMMIT_WAIT_MS = 30_000;
 /** part-<instance>-<epoch ms, 13 digits>-<8 hex>.ndjson.gz; the fixed-width tail makes the instance unambiguous. */
 const FINAL_NAME = /^part-([A-Za-z0-9_-]+)-\d{13}-[0-9a-f]{8}\.ndjson\.gz$/;
 const TEMP_NAME = /^\.(part-[A-Za-z0-9_-]+-\d{13}-[0-9a-f]{8}\.ndjson\.gz)\.tmp$/;
@@ -193,12 +195,56 @@ export function createSinkStore({
   const writer = createPostgresWriter(table === undefined ? { pool } : { pool, table });
   const lanes = new Set(coldLanes);
   let needsReconcile = false;
+  // Transactions whose COMMIT outcome is unknown to us (the connection broke during it).
+  const undecided = new Set<string>();
   // Batches run side by side (each has its own transaction and uniquely named files, and
   // the sink hands over one chunk per partition at a time). migrate() and reconcile() run
   // alone: reconcile deletes the files of every batch it does not see committed.
   const gate = createSharedExclusiveGate();
 
+  /**
+   * A COMMIT whose answer was lost may still be in progress on the server; until it is
+   * decided, its cold_files rows are invisible and its files would look uncommitted.
+   */
+  async function waitForUndecidedCommits(): Promise<void> {
+    const deadline = Date.now() + UNDECIDED_COMMIT_WAIT_MS;
+    for (const xid of undecided) {
+      for (;;) {
+        let status: string | null | undefined;
+        try {
+          status = (
+            await pool.query<{ status: string | null }>('SELECT txid_status($1::bigint) AS status', [xid])
+          ).rows[0]?.status;
+        } catch (err) {
+          throw new PipelineError(
+            ErrorCodes.SINK_WRITE,
+            `sink reconcile could not ask for transaction ${xid}: ${(err as Error).message}`,
+            {
+              retriable: true,
+              cause: err,
+              details: { operation: 'reconcile', xid },
+            },
+          );
+        }
+        if (status !== 'in progress') break;
+        if (Date.now() > deadline) {
+          throw new PipelineError(
+            ErrorCodes.SINK_WRITE,
+            `transaction ${xid} is still committing; reconcile waits`,
+            {
+              retriable: true,
+              details: { operation: 'reconcile', xid },
+            },
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      undecided.delete(xid);
+    }
+  }
+
   async function reconcileNow(): Promise<ReconcileReport> {
+    await waitForUndecidedCommits();
     const report: ReconcileReport = { removedTemp: [], removedUncommitted: [] };
     const finals: string[] = [];
     for (const laneDir of await readdirIfPresent(coldDir)) {
@@ -276,7 +322,10 @@ export function createSinkStore({
           const result = await writer.writeBatch(records, tracking);
           return { ...result, coldFiles };
         } catch (err) {
-          if (err instanceof PipelineError && err.details.commitOutcome === 'unknown') needsReconcile = true;
+          if (err instanceof PipelineError && err.details.commitOutcome === 'unknown') {
+            needsReconcile = true;
+            if (typeof err.details.xid === 'string') undecided.add(err.details.xid);
+          }
           throw err;
         }
       });

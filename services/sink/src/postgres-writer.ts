@@ -277,8 +277,12 @@ async function inTransaction<T>(
   const ignoreAsyncError = (): void => {};
   client.on('error', ignoreAsyncError);
   let phase: 'begin' | 'work' | 'commit' = 'begin';
+  let xid: string | undefined;
   try {
     await client.query('BEGIN');
+    // The transaction's id lets a reconcile after a COMMIT of unknown outcome wait until
+    // the server has decided it (txid_status), instead of guessing from cold_files.
+    xid = (await client.query<{ xid: string }>('SELECT txid_current()::text AS xid')).rows[0]?.xid;
     phase = 'work';
     const result = await work(client);
     phase = 'commit';
@@ -292,7 +296,7 @@ async function inTransaction<T>(
     client.off('error', ignoreAsyncError);
     client.release(true);
     if (phase === 'commit') {
-      throw sinkError(err, operation, 'commit', { commitOutcome: 'unknown' });
+      throw sinkError(err, operation, 'commit', { commitOutcome: 'unknown', xid });
     }
     if (cold) await cold.discard();
     throw sinkError(err, operation, phase, { commitOutcome: 'rolled_back' });

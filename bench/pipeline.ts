@@ -219,6 +219,11 @@ async function metricsOf(fleet: ServiceFleet, name: ServiceName): Promise<string
 }
 
 const sinkInserted = (text: string) => metricSum(text, 'pf_sink_rows_total', 'result="inserted"');
+/** Records a stage has finished with: every output (DLQ included) acknowledged, or rows written by the sink. */
+const processedRecords = (stage: string, text: string) =>
+  stage === 'sink'
+    ? metricSum(text, 'pf_sink_rows_total') + metricSum(text, 'pf_dlq_records_total')
+    : metricSum(text, 'pf_records_out_total');
 
 function servicePids(fleet: ServiceFleet, withBroker: boolean): Map<string, number> {
   const pids = new Map<string, number>();
@@ -459,7 +464,13 @@ export async function measureStagesAlone(
     try {
       await fleet.waitReady(stage);
       let firstAt: number | undefined;
-      let mark: { at: number; count: number; cpu: Map<string, number> } | undefined;
+      // From readiness until the warm-up mark: on a quiet machine a stage can finish the
+      // whole input before the first sample, and the window must still be a real one.
+      let mark: { at: number; count: number; cpu: Map<string, number> } = {
+        at: Date.now(),
+        count: 0,
+        cpu: cpuSnapshot(servicePids(fleet, false)),
+      };
       let count = 0;
       let lastProgressAt = Date.now();
       let incomplete = false;
@@ -467,22 +478,17 @@ export async function measureStagesAlone(
         await sleep(250);
         assertAlive(fleet, run.logDir);
         const now = Date.now();
-        const current = metricSum(await metricsOf(fleet, stage), 'pf_records_in_total');
+        // Records done (output acknowledged), not records fetched: the input counter jumps
+        // by whole fetches, so on a quiet machine it can read "all in" at the first sample
+        // and leave no window to measure.
+        const current = processedRecords(stage, await metricsOf(fleet, stage));
         if (current > count) lastProgressAt = now;
         count = current;
-        if (firstAt === undefined && count > 0) {
-          firstAt = now;
-          mark = { at: now, count, cpu: cpuSnapshot(servicePids(fleet, false)) };
-        }
-        if (
-          firstAt !== undefined &&
-          mark &&
-          mark.at === firstAt &&
-          now >= firstAt + options.warmupSec * 1000
-        ) {
-          mark = { at: now, count, cpu: cpuSnapshot(servicePids(fleet, false)) };
-        }
+        if (firstAt === undefined && count > 0) firstAt = now;
         if (count >= expected) break;
+        if (firstAt !== undefined && mark.count === 0 && now >= firstAt + options.warmupSec * 1000) {
+          mark = { at: now, count, cpu: cpuSnapshot(servicePids(fleet, false)) };
+        }
         if (firstAt !== undefined && now - lastProgressAt > 20_000) {
           incomplete = true;
           break;
@@ -498,9 +504,9 @@ export async function measureStagesAlone(
       const text = await metricsOf(fleet, stage);
       const outputRecords = stage === 'sink' ? sinkInserted(text) : metricSum(text, 'pf_records_out_total');
       const dlqRecords = metricSum(text, 'pf_dlq_records_total');
-      const seconds = (end.at - mark!.at) / 1000;
-      const cpuSeconds = cpuDelta(mark!.cpu, end.cpu)[stage] ?? 0;
-      const consumed = count - mark!.count;
+      const seconds = (end.at - mark.at) / 1000;
+      const cpuSeconds = cpuDelta(mark.cpu, end.cpu)[stage] ?? 0;
+      const consumed = count - mark.count;
       stages.push({
         stage,
         inputRecords: expected,

@@ -4,33 +4,36 @@
  *   node --import tsx bench/handlers.ts   (needs `make up`)
  */
 import type { InboundRecord, StageHandler } from '@patternflow/kafka';
-import { loadModelRuntime, type PredictionOutcome } from '@patternflow/models';
-import { loadPolicy } from '@patternflow/policy';
-import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
-import { createSchemaCodec } from '@patternflow/registry';
-import { extractFeatures, generateEvents, getSourceAdapter, sourceNames } from '@patternflow/sources';
-import {
-  createTagHandler,
-  type FeatureRow,
-  featureViewSchema,
-} from '../services/inference-tagger/src/handler.ts';
-import { predictByModel } from '../services/inference-tagger/src/inference.ts';
-import { createMicroBatcher } from '../services/inference-tagger/src/micro-batcher.ts';
-import { createIngestHandler } from '../services/ingestor/src/handler.ts';
-import { createIngestDecoder } from '../services/ingestor/src/ingest.ts';
-import { createRouteHandler, type LaneOutput } from '../services/priority-router/src/handler.ts';
-import { createRouteDecider, routingViewSchema } from '../services/priority-router/src/route.ts';
+import { createLogger, createStageMetrics } from '@patternflow/observability';
+import { topicNames, valueSubject } from '@patternflow/records';
+import type { StageConfig, StageService } from '@patternflow/service';
+import { generateEvents } from '@patternflow/sources';
+import { tagger } from '../services/inference-tagger/src/service.ts';
+import { ingestor } from '../services/ingestor/src/service.ts';
+import { router } from '../services/priority-router/src/service.ts';
 import { stack } from '../test/helpers/stack.ts';
 
 const RECORDS = 6000;
 const CHUNK = 500;
-const topics = topicNames(`bench-handlers-${process.pid}`);
-const codec = createSchemaCodec({ url: stack.registryUrl });
-const schemas = {
-  normalized: loadSchema('normalized'),
-  tagged: loadSchema('tagged'),
-  routed: loadSchema('routed'),
+const namespace = `bench-handlers-${process.pid}`;
+const topics = topicNames(namespace);
+const env = {
+  PF_TOPIC_NAMESPACE: namespace,
+  PF_KAFKA_BROKERS: stack.brokers.join(','),
+  PF_REGISTRY_URL: stack.registryUrl,
+  PF_MAX_VALUE_BYTES: String(1 << 20),
+  PF_INFERENCE_LINGER_MS: '0',
 };
+
+/** The stage's handler exactly as the service builds it (real registry, models, policy), without Kafka. */
+async function handlerOf<C extends StageConfig>(service: StageService<C>) {
+  const config = service.loadConfig(env);
+  const deps = {
+    logger: createLogger({ service: service.stage, level: 'warn' }),
+    metrics: createStageMetrics(service.stage),
+  };
+  return service.build(config, deps);
+}
 
 /** Runs the handler over all records (in chunks) `rounds` times; returns µs per record of the best round. */
 async function measure(name: string, handler: StageHandler, records: InboundRecord[], rounds = 6) {
@@ -64,71 +67,38 @@ const asInbound = (values: Buffer[], topicOf: (i: number) => string): InboundRec
   }));
 
 const events = [...generateEvents({ seed: 11, count: RECORDS })];
-const ingestInput = asInbound(
-  events.map(({ event }) => Buffer.from(JSON.stringify(event))),
-  (i) => topics.ingest(events[i]!.source),
-);
-const adapters = new Map(sourceNames().map((source) => [source, getSourceAdapter(source)!]));
+const ingestorParts = await handlerOf(ingestor);
 const normalized = await measure(
   'ingestor (JSON)',
-  createIngestHandler({
-    decode: createIngestDecoder({ adapters, codec, maxValueBytes: 1 << 20, topics }),
-    encoder: await codec.encoderFor(valueSubject(topics.normalized), schemas.normalized),
-    normalizedTopic: topics.normalized,
-  }),
-  ingestInput,
+  ingestorParts.handler,
+  asInbound(
+    events.map(({ event }) => Buffer.from(JSON.stringify(event))),
+    (i) => topics.ingest(events[i]!.source),
+  ),
 );
-
-const runtime = await loadModelRuntime({ modelsDir: new URL('../models', import.meta.url).pathname });
+const taggerParts = await handlerOf(tagger);
 const tagged = await measure(
   'inference-tagger',
-  createTagHandler({
-    decoder: codec.decoderFor(featureViewSchema(schemas.normalized)),
-    fullDecoder: codec.decoderFor(schemas.normalized),
-    encoder: await codec.encoderFor(valueSubject(topics.tagged), schemas.tagged),
-    extender: await codec.extenderFor(
-      valueSubject(topics.tagged),
-      schemas.tagged,
-      valueSubject(topics.normalized),
-      schemas.normalized,
-    ),
-    taggedTopic: topics.tagged,
-    extractFeatures,
-    hasModel: (key) => runtime.hasModel(key),
-    inference: createMicroBatcher<FeatureRow, PredictionOutcome>({
-      maxSize: 512,
-      lingerMs: 0,
-      run: predictByModel(runtime),
-    }),
-  }),
+  taggerParts.handler,
   asInbound(normalized, () => topics.normalized),
 );
-
-const policy = loadPolicy(new URL('../policies/routing.yaml', import.meta.url).pathname);
-const lanes = new Map<string, LaneOutput>();
-for (const lane of policy.lanes) {
-  const subject = valueSubject(topics.routed(lane));
-  lanes.set(lane, {
-    topic: topics.routed(lane),
-    encoder: await codec.encoderFor(subject, schemas.routed),
-    extender: await codec.extenderFor(subject, schemas.routed, valueSubject(topics.tagged), schemas.tagged),
-  });
-}
+const routerParts = await handlerOf(router);
 await measure(
   'priority-router',
-  createRouteHandler({
-    decoder: codec.decoderFor(routingViewSchema(schemas.tagged)),
-    fullDecoder: codec.decoderFor(schemas.tagged),
-    lanes,
-    decide: createRouteDecider({ policy }),
-  }),
+  routerParts.handler,
   asInbound(tagged, () => topics.tagged),
 );
-await runtime.close();
+await taggerParts.close?.();
 
 // The subjects this run registered are its own: remove them (soft, then permanent).
-for (const topic of [topics.normalized, topics.tagged, ...policy.lanes.map((lane) => topics.routed(lane))]) {
-  const url = `${stack.registryUrl}/subjects/${encodeURIComponent(valueSubject(topic))}`;
+const subjects = [
+  ...routerParts.outputTopics,
+  ...ingestorParts.outputTopics,
+  ...taggerParts.outputTopics,
+  ...ingestorParts.inputTopics,
+].map(valueSubject);
+for (const subject of subjects) {
+  const url = `${stack.registryUrl}/subjects/${encodeURIComponent(subject)}`;
   await fetch(url, { method: 'DELETE' }).catch(() => {});
   await fetch(`${url}?permanent=true`, { method: 'DELETE' }).catch(() => {});
 }

@@ -5,7 +5,7 @@
  */
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 
-type Env = Readonly<Record<string, string | undefined>>;
+export type Env = Readonly<Record<string, string | undefined>>;
 
 export interface Field<T> {
   readonly variable: string;
@@ -74,6 +74,17 @@ export function list(variable: string, fallback?: readonly string[]): Field<read
     if (items.some((item) => item === '')) throw new InvalidValue(`has an empty item in "${raw}"`);
     return items;
   });
+}
+
+/** A variable that is no longer read: setting it is an error that says what replaced it. */
+export function removed(variable: string, replacement: string): Field<undefined> {
+  return {
+    variable,
+    parse(raw) {
+      if (raw !== undefined && raw.trim() !== '') throw new InvalidValue(replacement);
+      return undefined;
+    },
+  };
 }
 
 /** Comma-separated host:port pairs, e.g. Kafka bootstrap servers. */

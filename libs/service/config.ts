@@ -1,4 +1,5 @@
-import { type ConfigOf, hostPorts, integer, oneOf, port, string } from '@patternflow/config';
+import { type ConfigOf, hostPorts, integer, oneOf, port, removed, string, url } from '@patternflow/config';
+import type { BacklogLimit, StageRunnerOptions } from '@patternflow/kafka';
 
 export const STAGES = ['ingestor', 'inference-tagger', 'priority-router', 'sink'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -10,16 +11,32 @@ const DEFAULT_HTTP_PORT: Record<Stage, number> = {
   sink: 9467,
 };
 
+/** PF_GROUP_ID_INGESTOR, PF_GROUP_ID_INFERENCE_TAGGER, PF_GROUP_ID_PRIORITY_ROUTER, PF_GROUP_ID_SINK. */
+export function groupIdVariable(stage: Stage): string {
+  return `PF_GROUP_ID_${stage.toUpperCase().replace(/-/g, '_')}`;
+}
+
 /** The settings every stage shares; each service adds its own to this spec. */
 export function stageConfigSpec(stage: Stage) {
   return {
     brokers: hostPorts('PF_KAFKA_BROKERS', ['127.0.0.1:19092']),
+    registryUrl: url('PF_REGISTRY_URL', ['http', 'https'], 'http://127.0.0.1:18081/apis/ccompat/v7'),
     httpPort: port('PF_HTTP_PORT', DEFAULT_HTTP_PORT[stage]),
     httpHost: string('PF_HTTP_HOST', '127.0.0.1'),
     logLevel: oneOf('PF_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, 'info'),
     topicNamespace: string('PF_TOPIC_NAMESPACE', ''),
     topicPartitions: integer('PF_TOPIC_PARTITIONS', { default: 3, min: 1, max: 256 }),
-    groupId: string('PF_GROUP_ID', ''),
+    // Every stage reads every stage's group id, not only its own: the upstream stage's
+    // backlog check must watch the group that really consumes its output. With one
+    // variable per process, a stage whose group was overridden was invisible upstream.
+    groupIdIngestor: string(groupIdVariable('ingestor'), ''),
+    groupIdInferenceTagger: string(groupIdVariable('inference-tagger'), ''),
+    groupIdPriorityRouter: string(groupIdVariable('priority-router'), ''),
+    groupIdSink: string(groupIdVariable('sink'), ''),
+    groupIdRetired: removed(
+      'PF_GROUP_ID',
+      `is no longer read: set ${STAGES.map(groupIdVariable).join(' / ')} in the environment of every stage, so that each stage's upstream watches the same group`,
+    ),
     maxBatchRecords: integer('PF_MAX_BATCH_RECORDS', { default: 500, min: 1, max: 10_000 }),
     partitionsConsumedConcurrently: integer('PF_PARTITIONS_CONCURRENCY', { default: 3, min: 1, max: 64 }),
     maxFetchBytes: integer('PF_MAX_FETCH_BYTES', {
@@ -37,6 +54,13 @@ export function stageConfigSpec(stage: Stage) {
 
 export type StageConfig = ConfigOf<ReturnType<typeof stageConfigSpec>>;
 
+const GROUP_ID_KEY = {
+  ingestor: 'groupIdIngestor',
+  'inference-tagger': 'groupIdInferenceTagger',
+  'priority-router': 'groupIdPriorityRouter',
+  sink: 'groupIdSink',
+} as const satisfies Record<Stage, keyof StageConfig>;
+
 /** Cross-field rules of the shared settings, for loadConfig's `checks`. */
 export function stageConfigChecks(config: StageConfig): string | undefined {
   if (config.pauseWhenBacklogAbove > 0 && config.resumeWhenBacklogBelow >= config.pauseWhenBacklogAbove) {
@@ -45,7 +69,61 @@ export function stageConfigChecks(config: StageConfig): string | undefined {
   return undefined;
 }
 
-/** Consumer group ids follow one convention so that a stage can find its downstream group. */
-export function groupIdOf(stage: Stage, namespace: string): string {
-  return namespace === '' ? `patternflow.${stage}` : `${namespace}.patternflow.${stage}`;
+/**
+ * The consumer group of a stage: its PF_GROUP_ID_<STAGE> when set, else
+ * `[<namespace>.]patternflow.<stage>`. Every stage computes every group from the same
+ * settings, so a stage finds the group that reads its output.
+ */
+export function groupIdOf(
+  stage: Stage,
+  config: Pick<StageConfig, 'topicNamespace' | (typeof GROUP_ID_KEY)[Stage]>,
+): string {
+  const override = config[GROUP_ID_KEY[stage]];
+  if (override !== '') return override;
+  return config.topicNamespace === ''
+    ? `patternflow.${stage}`
+    : `${config.topicNamespace}.patternflow.${stage}`;
+}
+
+/** The routing policy file, read by the router (to route) and the sink (to know the lanes). */
+export function policyFileField() {
+  return string('PF_POLICY_FILE', new URL('../../policies/routing.yaml', import.meta.url).pathname);
+}
+
+export type StageRunnerSettings = Pick<
+  StageRunnerOptions,
+  | 'groupId'
+  | 'maxBatchRecords'
+  | 'partitionsConsumedConcurrently'
+  | 'maxFetchBytes'
+  | 'sessionTimeoutMs'
+  | 'compression'
+  | 'backlog'
+>;
+
+/** The runner's settings of one stage, from the shared configuration. */
+export function stageRunnerSettings(
+  stage: Stage,
+  config: StageConfig,
+  downstream?: { stage: Stage; topics: readonly string[] },
+): StageRunnerSettings {
+  const backlog: BacklogLimit | undefined =
+    downstream && config.pauseWhenBacklogAbove > 0
+      ? {
+          downstreamGroupId: groupIdOf(downstream.stage, config),
+          downstreamTopics: downstream.topics,
+          pauseWhenBacklogAbove: config.pauseWhenBacklogAbove,
+          resumeWhenBacklogBelow: config.resumeWhenBacklogBelow,
+          checkIntervalMs: config.backlogCheckMs,
+        }
+      : undefined;
+  return {
+    groupId: groupIdOf(stage, config),
+    maxBatchRecords: config.maxBatchRecords,
+    partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+    maxFetchBytes: config.maxFetchBytes,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+    compression: config.compression,
+    ...(backlog ? { backlog } : {}),
+  };
 }

@@ -1,5 +1,7 @@
 export {
   groupIdOf,
+  groupIdVariable,
+  policyFileField,
   STAGES,
   type Stage,
   type StageConfig,
@@ -7,4 +9,11 @@ export {
   stageConfigSpec,
 } from './config.ts';
 export { type Decoded, decodeRecords } from './decode.ts';
-export { exitOnStartupFailure, runStage, type StageDefinition } from './run-stage.ts';
+export {
+  type RunningStage,
+  runMain,
+  type StageDeps,
+  type StageParts,
+  type StageService,
+  startService,
+} from './start.ts';

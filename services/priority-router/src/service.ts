@@ -1,0 +1,60 @@
+import { type ConfigOf, type Env, loadConfig } from '@patternflow/config';
+import { loadPolicy } from '@patternflow/policy';
+import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
+import { createSchemaCodec } from '@patternflow/registry';
+import {
+  policyFileField,
+  type StageDeps,
+  type StageService,
+  stageConfigChecks,
+  stageConfigSpec,
+  startService,
+} from '@patternflow/service';
+import { createRouteHandler, type LaneOutput } from './handler.ts';
+import { createRouteDecider, routingViewSchema } from './route.ts';
+
+const configSpec = { ...stageConfigSpec('priority-router'), policyFile: policyFileField() };
+export type RouterConfig = ConfigOf<typeof configSpec>;
+
+/** Tagged records → the lane the routing policy picks, on patterns.routed.<lane>. */
+export const router: StageService<RouterConfig> = {
+  stage: 'priority-router',
+  loadConfig: (env: Env) => loadConfig(configSpec, env, [stageConfigChecks]),
+  async build(config, { logger }) {
+    const topics = topicNames(config.topicNamespace);
+    // An invalid policy stops the start here, with the file, rule and problem in the error.
+    const policy = loadPolicy(config.policyFile);
+    logger.info(
+      { policyFile: config.policyFile, version: policy.version, lanes: policy.lanes },
+      'policy loaded',
+    );
+    const codec = createSchemaCodec({ url: config.registryUrl });
+    const taggedSchema = loadSchema('tagged');
+    const routedSchema = loadSchema('routed');
+    const lanes = new Map<string, LaneOutput>();
+    for (const lane of policy.lanes) {
+      const topic = topics.routed(lane);
+      const subject = valueSubject(topic);
+      lanes.set(lane, {
+        topic,
+        encoder: await codec.encoderFor(subject, routedSchema),
+        extender: await codec.extenderFor(subject, routedSchema, valueSubject(topics.tagged), taggedSchema),
+      });
+    }
+    const laneTopics = policy.lanes.map((lane) => topics.routed(lane));
+    return {
+      inputTopics: [topics.tagged],
+      outputTopics: laneTopics,
+      dlqTopic: topics.dlq,
+      downstream: { stage: 'sink', topics: laneTopics },
+      handler: createRouteHandler({
+        decoder: codec.decoderFor(routingViewSchema(taggedSchema)),
+        fullDecoder: codec.decoderFor(taggedSchema),
+        lanes,
+        decide: createRouteDecider({ policy }),
+      }),
+    };
+  },
+};
+
+export const start = (config: RouterConfig, deps?: StageDeps) => startService(router, config, deps);

@@ -1,0 +1,34 @@
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import type { Logger } from '@patternflow/observability';
+import pg from 'pg';
+
+/**
+ * The sink's connection pool, with its schema created. One connection per partition in
+ * flight (batches of different partitions write concurrently), plus one for reconcile and
+ * the admin queries.
+ */
+export async function openDatabase(options: {
+  url: string;
+  schema: string;
+  partitionsInFlight: number;
+  logger: Logger;
+}): Promise<pg.Pool> {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.partitionsInFlight + 1,
+    options: `-c search_path=${options.schema}`,
+  });
+  pool.on('error', (error) => options.logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
+  try {
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw new PipelineError(ErrorCodes.SINK_WRITE, `cannot reach PostgreSQL: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return pool;
+}
+
+/** A schema name that is safe to interpolate into SQL (it cannot be a bind parameter). */
+export const SQL_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;

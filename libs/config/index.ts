@@ -124,8 +124,10 @@ export function redactUrl(raw: string): string {
   return raw.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }
 
-type Spec = Record<string, Field<unknown>>;
-export type ConfigOf<S extends Spec> = { readonly [K in keyof S]: S[K] extends Field<infer T> ? T : never };
+export type ConfigSpec = Record<string, Field<unknown>>;
+export type ConfigOf<S extends ConfigSpec> = {
+  readonly [K in keyof S]: S[K] extends Field<infer T> ? T : never;
+};
 
 export type Check<C> = (config: C) => string | undefined;
 
@@ -133,7 +135,7 @@ export type Check<C> = (config: C) => string | undefined;
  * Parses `env` against `spec`. Throws one CONFIG_INVALID error listing every bad
  * variable; `checks` add cross-field rules (return a message to fail).
  */
-export function loadConfig<S extends Spec>(
+export function loadConfig<S extends ConfigSpec>(
   spec: S,
   env: Env = process.env,
   checks: readonly Check<ConfigOf<S>>[] = [],

@@ -10,8 +10,11 @@ export {
 } from './config.ts';
 export { type Decoded, decodeRecords } from './decode.ts';
 export {
+  type DefinedStageService,
+  defineStageService,
   type RunningStage,
   runMain,
+  type ServiceConfig,
   type StageDeps,
   type StageParts,
   type StageService,

@@ -1,4 +1,4 @@
-import type { Env } from '@patternflow/config';
+import { type Check, type ConfigOf, type ConfigSpec, type Env, loadConfig } from '@patternflow/config';
 import { createKafka, createStageRunner, ensureTopics, type StageHandler } from '@patternflow/kafka';
 import {
   createLogger,
@@ -8,7 +8,13 @@ import {
   startHttpServer,
 } from '@patternflow/observability';
 import type { Kafka } from 'kafkajs';
-import { type Stage, type StageConfig, stageRunnerSettings } from './config.ts';
+import {
+  type Stage,
+  type StageConfig,
+  stageConfigChecks,
+  stageConfigSpec,
+  stageRunnerSettings,
+} from './config.ts';
 
 /** What a service is built from besides its configuration; tests and the benchmark pass their own. */
 export interface StageDeps {
@@ -41,6 +47,35 @@ export interface StageService<C extends StageConfig> {
   loadConfig(env: Env): C;
   /** Connects what the stage needs besides Kafka (registry, models, database) and builds its handler. */
   build(config: C, deps: StageDeps): Promise<StageParts>;
+}
+
+/** A service and the function that starts it in-process (tests, tools). */
+export interface DefinedStageService<C extends StageConfig> extends StageService<C> {
+  start(config: C, deps?: StageDeps): Promise<RunningStage>;
+}
+
+/** The configuration of a service: the shared stage settings plus its own `config` fields. */
+export type ServiceConfig<S extends ConfigSpec> = StageConfig & ConfigOf<S>;
+
+/**
+ * Declares a service: its own config fields (added to the shared stage settings, whose
+ * cross-field rules always apply), extra checks, and how it builds its stage.
+ */
+export function defineStageService<S extends ConfigSpec>(definition: {
+  stage: Stage;
+  config: S;
+  checks?: readonly Check<ServiceConfig<S>>[];
+  build(config: ServiceConfig<S>, deps: StageDeps): Promise<StageParts>;
+}): DefinedStageService<ServiceConfig<S>> {
+  const spec = { ...stageConfigSpec(definition.stage), ...definition.config };
+  const checks: Check<ServiceConfig<S>>[] = [stageConfigChecks, ...(definition.checks ?? [])];
+  const service: DefinedStageService<ServiceConfig<S>> = {
+    stage: definition.stage,
+    loadConfig: (env) => loadConfig(spec, env, checks) as ServiceConfig<S>,
+    build: definition.build,
+    start: (config, deps) => startService(service, config, deps),
+  };
+  return service;
 }
 
 /** A started stage. */

@@ -1,32 +1,22 @@
-import { type ConfigOf, type Env, integer, loadConfig, string } from '@patternflow/config';
+import { integer, string } from '@patternflow/config';
 import { loadModelRuntime, type PredictionOutcome } from '@patternflow/models';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import {
-  type StageDeps,
-  type StageService,
-  stageConfigChecks,
-  stageConfigSpec,
-  startService,
-} from '@patternflow/service';
+import { defineStageService } from '@patternflow/service';
 import { extractFeatures } from '@patternflow/sources';
 import { createTagHandler, type FeatureRow, featureViewSchema } from './handler.ts';
 import { predictByModel } from './inference.ts';
 import { createMicroBatcher } from './micro-batcher.ts';
 
-const configSpec = {
-  ...stageConfigSpec('inference-tagger'),
-  modelsDir: string('PF_MODELS_DIR', new URL('../../../models', import.meta.url).pathname),
-  inferenceMaxBatch: integer('PF_INFERENCE_MAX_BATCH', { default: 512, min: 1, max: 8192 }),
-  inferenceLingerMs: integer('PF_INFERENCE_LINGER_MS', { default: 5, min: 0, max: 1000 }),
-  intraOpThreads: integer('PF_INFERENCE_THREADS', { default: 1, min: 1, max: 64 }),
-};
-export type TaggerConfig = ConfigOf<typeof configSpec>;
-
 /** Canonical records → the same records with the serving model's label and score, on patterns.tagged. */
-export const tagger: StageService<TaggerConfig> = {
+export const tagger = defineStageService({
   stage: 'inference-tagger',
-  loadConfig: (env: Env) => loadConfig(configSpec, env, [stageConfigChecks]),
+  config: {
+    modelsDir: string('PF_MODELS_DIR', new URL('../../../models', import.meta.url).pathname),
+    inferenceMaxBatch: integer('PF_INFERENCE_MAX_BATCH', { default: 512, min: 1, max: 8192 }),
+    inferenceLingerMs: integer('PF_INFERENCE_LINGER_MS', { default: 5, min: 0, max: 1000 }),
+    intraOpThreads: integer('PF_INFERENCE_THREADS', { default: 1, min: 1, max: 64 }),
+  },
   async build(config, { logger, metrics }) {
     const topics = topicNames(config.topicNamespace);
     // A model whose bytes differ from its manifest's sha256 stops the start here.
@@ -75,6 +65,4 @@ export const tagger: StageService<TaggerConfig> = {
       throw error;
     }
   },
-};
-
-export const start = (config: TaggerConfig, deps?: StageDeps) => startService(tagger, config, deps);
+});

@@ -1,27 +1,17 @@
-import { type ConfigOf, type Env, integer, loadConfig } from '@patternflow/config';
+import { integer } from '@patternflow/config';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import {
-  type StageDeps,
-  type StageService,
-  stageConfigChecks,
-  stageConfigSpec,
-  startService,
-} from '@patternflow/service';
+import { defineStageService } from '@patternflow/service';
 import { getSourceAdapter, sourceNames } from '@patternflow/sources';
 import { createIngestHandler } from './handler.ts';
 import { createIngestDecoder } from './ingest.ts';
 
-const configSpec = {
-  ...stageConfigSpec('ingestor'),
-  maxValueBytes: integer('PF_MAX_VALUE_BYTES', { default: 256 * 1024, min: 64, max: 16 * 1024 * 1024 }),
-};
-export type IngestorConfig = ConfigOf<typeof configSpec>;
-
 /** Raw events of every source (JSON or Confluent Avro) → validated canonical records on patterns.normalized. */
-export const ingestor: StageService<IngestorConfig> = {
+export const ingestor = defineStageService({
   stage: 'ingestor',
-  loadConfig: (env: Env) => loadConfig(configSpec, env, [stageConfigChecks]),
+  config: {
+    maxValueBytes: integer('PF_MAX_VALUE_BYTES', { default: 256 * 1024, min: 64, max: 16 * 1024 * 1024 }),
+  },
   async build(config) {
     const topics = topicNames(config.topicNamespace);
     const codec = createSchemaCodec({ url: config.registryUrl });
@@ -48,9 +38,7 @@ export const ingestor: StageService<IngestorConfig> = {
       }),
     };
   },
-};
-
-export const start = (config: IngestorConfig, deps?: StageDeps) => startService(ingestor, config, deps);
+});
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -1,25 +1,14 @@
-import { type ConfigOf, type Env, loadConfig } from '@patternflow/config';
 import { loadPolicy } from '@patternflow/policy';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import {
-  policyFileField,
-  type StageDeps,
-  type StageService,
-  stageConfigChecks,
-  stageConfigSpec,
-  startService,
-} from '@patternflow/service';
+import { defineStageService, policyFileField } from '@patternflow/service';
 import { createRouteHandler, type LaneOutput } from './handler.ts';
 import { createRouteDecider, routingViewSchema } from './route.ts';
 
-const configSpec = { ...stageConfigSpec('priority-router'), policyFile: policyFileField() };
-export type RouterConfig = ConfigOf<typeof configSpec>;
-
 /** Tagged records → the lane the routing policy picks, on patterns.routed.<lane>. */
-export const router: StageService<RouterConfig> = {
+export const router = defineStageService({
   stage: 'priority-router',
-  loadConfig: (env: Env) => loadConfig(configSpec, env, [stageConfigChecks]),
+  config: { policyFile: policyFileField() },
   async build(config, { logger }) {
     const topics = topicNames(config.topicNamespace);
     // An invalid policy stops the start here, with the file, rule and problem in the error.
@@ -55,6 +44,4 @@ export const router: StageService<RouterConfig> = {
       }),
     };
   },
-};
-
-export const start = (config: RouterConfig, deps?: StageDeps) => startService(router, config, deps);
+});

@@ -1,53 +1,40 @@
-import { type ConfigOf, type Env, list, loadConfig, removed, string, url } from '@patternflow/config';
+import { list, removed, string, url } from '@patternflow/config';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import { loadPolicy } from '@patternflow/policy';
 import { loadSchema, topicNames } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import {
-  policyFileField,
-  type StageDeps,
-  type StageService,
-  stageConfigChecks,
-  stageConfigSpec,
-  startService,
-} from '@patternflow/service';
+import { defineStageService, policyFileField } from '@patternflow/service';
 import { createSinkStore } from './cold-storage.ts';
 import { openDatabase, SQL_IDENTIFIER } from './database.ts';
 import { createSinkHandler } from './handler.ts';
 import { createSinkMetrics } from './metrics.ts';
 
-const configSpec = {
-  ...stageConfigSpec('sink'),
-  // The lanes to consume are the routing policy's: the router writes exactly those.
-  policyFile: policyFileField(),
-  pgUrl: url(
-    'PF_PG_URL',
-    ['postgres', 'postgresql'],
-    'postgres://patternflow:patternflow@127.0.0.1:15432/patternflow',
-  ),
-  pgSchema: string('PF_PG_SCHEMA', 'public'),
-  coldDir: string('PF_COLD_DIR', new URL('../../../.data/cold', import.meta.url).pathname),
-  coldLanes: list('PF_COLD_LANES', ['bulk']),
-  instanceId: string('PF_SINK_INSTANCE_ID', 'sink'),
-  lanesRetired: removed(
-    'PF_LANES',
-    'is no longer read: the sink consumes the lanes declared by the routing policy (PF_POLICY_FILE)',
-  ),
-};
-export type SinkConfig = ConfigOf<typeof configSpec>;
-
-const checks = [
-  stageConfigChecks,
-  (c: SinkConfig) =>
-    SQL_IDENTIFIER.test(c.pgSchema)
-      ? undefined
-      : `PF_PG_SCHEMA must be a plain lower-case SQL identifier, got "${c.pgSchema}"`,
-];
-
 /** Routed records → PostgreSQL (idempotent on id) and, for the cold lanes, exactly-once gzip NDJSON files. */
-export const sink: StageService<SinkConfig> = {
+export const sink = defineStageService({
   stage: 'sink',
-  loadConfig: (env: Env) => loadConfig(configSpec, env, checks),
+  config: {
+    // The lanes to consume are the routing policy's: the router writes exactly those.
+    policyFile: policyFileField(),
+    pgUrl: url(
+      'PF_PG_URL',
+      ['postgres', 'postgresql'],
+      'postgres://patternflow:patternflow@127.0.0.1:15432/patternflow',
+    ),
+    pgSchema: string('PF_PG_SCHEMA', 'public'),
+    coldDir: string('PF_COLD_DIR', new URL('../../../.data/cold', import.meta.url).pathname),
+    coldLanes: list('PF_COLD_LANES', ['bulk']),
+    instanceId: string('PF_SINK_INSTANCE_ID', 'sink'),
+    lanesRetired: removed(
+      'PF_LANES',
+      'is no longer read: the sink consumes the lanes declared by the routing policy (PF_POLICY_FILE)',
+    ),
+  },
+  checks: [
+    (c) =>
+      SQL_IDENTIFIER.test(c.pgSchema)
+        ? undefined
+        : `PF_PG_SCHEMA must be a plain lower-case SQL identifier, got "${c.pgSchema}"`,
+  ],
   async build(config, { logger, metrics }) {
     const topics = topicNames(config.topicNamespace);
     const policy = loadPolicy(config.policyFile);
@@ -91,6 +78,4 @@ export const sink: StageService<SinkConfig> = {
       throw error;
     }
   },
-};
-
-export const start = (config: SinkConfig, deps?: StageDeps) => startService(sink, config, deps);
+});

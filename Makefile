@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export ONNXRUNTIME_NODE_INSTALL := skip
 
-.PHONY: help install up down status reset test test-unit test-integration test-e2e demo models eval bench lint typecheck format check compose-check alerts-check
+.PHONY: help run stop run-status install up down status reset test test-unit test-integration test-e2e demo models eval bench lint typecheck format check compose-check alerts-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -17,7 +17,8 @@ install: node_modules/.installed ## install the Node dependencies (npm ci)
 up: ## start Kafka, the schema registry and PostgreSQL (no Docker; cached downloads)
 	@bash scripts/stack.sh up
 
-down: ## stop the local stack; leaves no process behind
+down: ## stop the pipeline (if running) and the local stack; leaves no process behind
+	@if [ -f node_modules/.installed ]; then node --import tsx scripts/run.ts stop; fi
 	@bash scripts/stack.sh down
 
 status: ## one line per stack component
@@ -37,6 +38,15 @@ test-integration: install up ## integration tests against the real stack
 
 test-e2e: install up ## end-to-end tests: the four services as processes on the real stack
 	@bash scripts/test.sh e2e
+
+run: install up ## keep the pipeline running for any producer: the four services supervised (restart with backoff), logs in .stack/run/pipeline
+	@node --import tsx scripts/run.ts start
+
+stop: ## stop the pipeline started by `make run` (services drain and commit); the stack stays up
+	@node --import tsx scripts/run.ts stop
+
+run-status: ## the services of `make run`: pid, ready, starts, last exit
+	@node --import tsx scripts/run.ts status
 
 demo: install up ## the main job: the stack, the four services and generated traffic, with a summary
 	@node --import tsx scripts/demo.ts

@@ -13,6 +13,7 @@ export interface StageMetrics {
   readonly paused: Gauge<'stage'>;
   readonly consumerLag: Gauge<'stage' | 'topic' | 'partition'>;
   readonly retries: Counter<'stage' | 'reason'>;
+  readonly inputTopics: Gauge<'stage' | 'topic'>;
 }
 
 export function createStageMetrics(stage: string, registry = new Registry()): StageMetrics {
@@ -69,6 +70,12 @@ export function createStageMetrics(stage: string, registry = new Registry()): St
       name: 'pf_retries_total',
       help: 'Retried deliveries or writes, by error code',
       labelNames: ['stage', 'reason'],
+      registers,
+    }),
+    inputTopics: new Gauge({
+      name: 'pf_input_topics',
+      help: '1 for each topic the stage consumes (ingest topics created while it runs appear within PF_TOPIC_REFRESH_MS)',
+      labelNames: ['stage', 'topic'],
       registers,
     }),
   };

@@ -49,6 +49,7 @@ export function stageConfigSpec(stage: Stage) {
     pauseWhenBacklogAbove: integer('PF_PAUSE_WHEN_BACKLOG_ABOVE', { default: 50_000, min: 0 }),
     resumeWhenBacklogBelow: integer('PF_RESUME_WHEN_BACKLOG_BELOW', { default: 25_000, min: 0 }),
     backlogCheckMs: integer('PF_BACKLOG_CHECK_MS', { default: 1_000, min: 50, max: 60_000 }),
+    topicRefreshMs: integer('PF_TOPIC_REFRESH_MS', { default: 5_000, min: 100, max: 600_000 }),
   };
 }
 

@@ -1,5 +1,12 @@
+import type { Server } from 'node:http';
 import { type Check, type ConfigOf, type ConfigSpec, type Env, loadConfig } from '@patternflow/config';
-import { createKafka, createStageRunner, ensureTopics, type StageHandler } from '@patternflow/kafka';
+import {
+  createKafka,
+  createStageRunner,
+  ensureTopics,
+  type StageHandler,
+  type StageRunner,
+} from '@patternflow/kafka';
 import {
   createLogger,
   createStageMetrics,
@@ -7,7 +14,6 @@ import {
   type StageMetrics,
   startHttpServer,
 } from '@patternflow/observability';
-import type { Kafka } from 'kafkajs';
 import {
   type Stage,
   type StageConfig,
@@ -26,8 +32,8 @@ export interface StageDeps {
 export interface StageParts {
   inputTopics: readonly string[];
   /**
-   * Also consume the existing topics whose names match (resolved at start, like kafkajs's
-   * own RegExp subscriptions: a topic created later is picked up at the next start).
+   * Also consume the topics whose names match: those that exist at start, and those created
+   * while the stage runs (found within PF_TOPIC_REFRESH_MS).
    */
   inputTopicPattern?: RegExp;
   /** Topics this stage writes (created if missing, with the input and DLQ topics). */
@@ -107,78 +113,117 @@ export async function startService<C extends StageConfig>(
   const { stage } = service;
   const parts = await service.build(config, deps);
   let fatal = false;
-  try {
-    const kafka = createKafka({ brokers: config.brokers, clientId: `patternflow-${stage}`, logger });
-    const topics = [...new Set([...parts.inputTopics, ...parts.outputTopics, parts.dlqTopic])];
-    const created = await ensureTopics(
-      kafka,
-      topics.map((topic) => ({ topic, partitions: config.topicPartitions })),
-    );
-    if (created.length > 0) logger.info({ topics: created }, 'created topics');
-    const inputTopics = parts.inputTopicPattern
-      ? await withMatchingTopics(kafka, parts.inputTopics, parts.inputTopicPattern)
-      : parts.inputTopics;
+  const kafka = createKafka({ brokers: config.brokers, clientId: `patternflow-${stage}`, logger });
+  const admin = kafka.admin();
+  let adminConnected = false;
+  let server: Server | undefined;
+  let runner: StageRunner | undefined;
+  let topicWatch: NodeJS.Timeout | undefined;
+  let stopped: Promise<void> | undefined;
+  let failWith: (error: Error) => void = () => {};
+  const failed = new Promise<Error>((resolve) => {
+    failWith = resolve;
+  });
+  const settings = stageRunnerSettings(stage, config, parts.downstream);
 
-    const settings = stageRunnerSettings(stage, config, parts.downstream);
-    const runner = createStageRunner({
+  const stop = () => {
+    stopped ??= (async () => {
+      if (topicWatch) clearTimeout(topicWatch);
+      try {
+        await swapping;
+        await runner?.stop();
+      } finally {
+        if (adminConnected) await admin.disconnect().catch(() => {});
+        await parts.close?.();
+        server?.close();
+      }
+    })();
+    return stopped;
+  };
+
+  const startRunner = async (topics: readonly string[]) => {
+    const next = createStageRunner({
       stage,
       kafka,
-      topics: inputTopics,
+      topics,
       dlqTopic: parts.dlqTopic,
       handler: parts.handler,
       logger,
       metrics,
       ...settings,
     });
-    const server = await startHttpServer({
+    runner = next;
+    next.failed.then((error) => {
+      // A runner replaced after a topic change ends on purpose; only the current one counts.
+      if (runner !== next) return;
+      fatal = true;
+      failWith(error);
+    });
+    for (const topic of topics) metrics.inputTopics.set({ topic }, 1);
+    await next.start();
+  };
+
+  const matchingTopics = async (pattern: RegExp): Promise<string[]> => {
+    if (!adminConnected) {
+      await admin.connect();
+      adminConnected = true;
+    }
+    return (await admin.listTopics()).filter((topic) => pattern.test(topic));
+  };
+
+  // Topics that match the input pattern are picked up while the stage runs: the runner is
+  // replaced by one that also reads them. The old runner's stop() finishes its chunk and
+  // commits what was acknowledged, so the new one neither loses nor replays committed work.
+  let inputTopics: readonly string[] = parts.inputTopics;
+  let swapping: Promise<void> = Promise.resolve();
+  const watchTopics = (pattern: RegExp) => {
+    topicWatch = setTimeout(async () => {
+      if (stopped) return;
+      try {
+        const added = (await matchingTopics(pattern)).filter((topic) => !inputTopics.includes(topic));
+        if (added.length > 0 && !stopped) {
+          const topics = [...inputTopics, ...added].sort();
+          logger.info({ added, topics }, 'new input topics: resubscribing');
+          swapping = (async () => {
+            await runner?.stop();
+            inputTopics = topics;
+            if (!stopped) await startRunner(topics);
+          })();
+          await swapping;
+        }
+      } catch (error) {
+        logger.warn({ err: error }, 'could not refresh the input topics; trying again');
+      }
+      if (!stopped) watchTopics(pattern);
+    }, config.topicRefreshMs);
+  };
+
+  try {
+    const topics = [...new Set([...parts.inputTopics, ...parts.outputTopics, parts.dlqTopic])];
+    const created = await ensureTopics(
+      kafka,
+      topics.map((topic) => ({ topic, partitions: config.topicPartitions })),
+    );
+    if (created.length > 0) logger.info({ topics: created }, 'created topics');
+    if (parts.inputTopicPattern) {
+      inputTopics = [
+        ...new Set([...parts.inputTopics, ...(await matchingTopics(parts.inputTopicPattern))]),
+      ].sort();
+    }
+    server = await startHttpServer({
       port: config.httpPort,
       host: config.httpHost,
       registry: metrics.registry,
-      health: { live: () => !fatal, ready: () => !fatal && runner.isReady() },
+      health: { live: () => !fatal, ready: () => !fatal && (runner?.isReady() ?? false) },
     });
-    const failed = runner.failed.then((error) => {
-      fatal = true;
-      return error;
-    });
-    let stopped: Promise<void> | undefined;
-    const stop = () => {
-      stopped ??= (async () => {
-        try {
-          await runner.stop();
-        } finally {
-          await parts.close?.();
-          server.close();
-        }
-      })();
-      return stopped;
-    };
-    try {
-      await runner.start();
-    } catch (error) {
-      await stop().catch(() => {});
-      throw error;
-    }
-    logger.info({ inputTopics, httpPort: config.httpPort, groupId: settings.groupId }, 'stage running');
-    return { failed, stop };
+    await startRunner(inputTopics);
+    if (parts.inputTopicPattern) watchTopics(parts.inputTopicPattern);
   } catch (error) {
-    if (!fatal) await parts.close?.().catch(() => {});
+    await stop().catch(() => {});
     throw error;
   }
-}
-
-async function withMatchingTopics(
-  kafka: Kafka,
-  topics: readonly string[],
-  pattern: RegExp,
-): Promise<string[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const matching = (await admin.listTopics()).filter((topic) => pattern.test(topic));
-    return [...new Set([...topics, ...matching])].sort();
-  } finally {
-    await admin.disconnect();
-  }
+  logger.info({ inputTopics, httpPort: config.httpPort, groupId: settings.groupId }, 'stage running');
+  return { failed, stop };
 }
 
 /**

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export ONNXRUNTIME_NODE_INSTALL := skip
 
-.PHONY: help run stop run-status install up down status reset test test-unit test-integration test-e2e demo models eval bench lint typecheck format check compose-check alerts-check
+.PHONY: help run stop run-status install up down status reset test test-unit test-integration test-e2e test-faults test-faults-quick demo models eval bench lint typecheck format check compose-check alerts-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ status: ## one line per stack component
 reset: ## stop the stack and delete its data (downloads stay cached)
 	@bash scripts/stack.sh reset
 
-test: install up ## install, start the stack, run every test lane (unit, integration, e2e)
+test: install up ## install, start the stack, run every test lane (unit, integration, e2e, quick faults)
 	@bash scripts/test.sh all
 
 test-unit: install ## unit tests only (no stack)
@@ -47,6 +47,12 @@ stop: ## stop the pipeline started by `make run` (services drain and commit); th
 
 run-status: ## the services of `make run`: pid, ready, starts, last exit
 	@node --import tsx scripts/run.ts status
+
+test-faults: install up ## the full fault-injection suite (kills, broker/PostgreSQL/registry outages, cut links, rebalances) on the real stack, ~15 min
+	@PF_FAULTS_MODE=full bash scripts/test.sh faults
+
+test-faults-quick: install up ## the short fault-injection suite that `make test` (and CI) runs
+	@PF_FAULTS_MODE=quick bash scripts/test.sh faults
 
 demo: install up ## the main job: the stack, the four services and generated traffic, with a summary
 	@node --import tsx scripts/demo.ts

@@ -7,6 +7,8 @@
 #   scripts/stack.sh status   one line per component
 #   scripts/stack.sh env      the connection settings, as shell exports
 #   scripts/stack.sh reset    down, then delete all data (downloads stay cached)
+#   scripts/stack.sh stop|start|kill kafka|registry|postgres
+#                             one component (fault-injection tests: kill is SIGKILL)
 #
 # Ports and paths come from the environment (defaults below). Downloads are cached in
 # $PF_STACK_DIR and ~/.m2, so only the first start fetches anything.
@@ -16,6 +18,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK_DIR=${PF_STACK_DIR:-$ROOT/.stack}
 KAFKA_PORT=${PF_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${PF_KAFKA_CONTROLLER_PORT:-19093}
+# A second listener for fault-injection tests: it advertises the port of a TCP proxy that
+# the tests put in front of it, so that clients bootstrapped through the proxy keep using it.
+KAFKA_FAULTS_PORT=${PF_KAFKA_FAULTS_PORT:-19094}
+KAFKA_PROXY_PORT=${PF_KAFKA_PROXY_PORT:-19095}
 REGISTRY_PORT=${PF_REGISTRY_PORT:-18081}
 PG_PORT=${PF_PG_PORT:-15432}
 PG_USER=${PF_PG_USER:-patternflow}
@@ -184,11 +190,11 @@ write_kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,FAULTS://127.0.0.1:$KAFKA_FAULTS_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,FAULTS://127.0.0.1:$KAFKA_PROXY_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,FAULTS:PLAINTEXT
 log.dirs=$KAFKA_DATA
 num.partitions=3
 # One node: internal topics cannot have more replicas than brokers, or consumer groups
@@ -211,6 +217,7 @@ start_kafka() {
   if pid_alive "$RUN_DIR/kafka.pid"; then say "kafka already running on 127.0.0.1:$KAFKA_PORT"; return 0; fi
   require_free_port "$KAFKA_PORT" kafka PF_KAFKA_PORT
   require_free_port "$KAFKA_CONTROLLER_PORT" "kafka's controller" PF_KAFKA_CONTROLLER_PORT
+  require_free_port "$KAFKA_FAULTS_PORT" "kafka's fault-test listener" PF_KAFKA_FAULTS_PORT
   ensure_kafka_downloaded
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$KAFKA_DATA"
   write_kafka_config
@@ -335,7 +342,31 @@ export PF_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export PF_REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7
 export PF_PG_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DATABASE
 export PF_KAFKA_HOME=$KAFKA_HOME
+export PF_KAFKA_FAULTS_PORT=$KAFKA_FAULTS_PORT
+export PF_KAFKA_PROXY_PORT=$KAFKA_PROXY_PORT
 EOF
+}
+
+# One component, for fault-injection tests.
+cmd_component() {
+  local action=$1 name=${2:-}
+  case "$action:$name" in
+    stop:kafka | stop:registry) stop_pidfile "$name" ;;
+    stop:postgres) stop_postgres ;;
+    kill:kafka | kill:registry)
+      local port=$KAFKA_PORT
+      [ "$name" = registry ] && port=$REGISTRY_PORT
+      if pid_alive "$RUN_DIR/$name.pid"; then kill -KILL "$(cat "$RUN_DIR/$name.pid")"; fi
+      rm -f "$RUN_DIR/$name.pid"
+      # The port is free once the kernel has closed the killed process's sockets.
+      local deadline=$((SECONDS + 30))
+      while port_open "$port" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+      say "$name killed" ;;
+    start:kafka) start_kafka ;;
+    start:registry) start_registry ;;
+    start:postgres) start_postgres ;;
+    *) echo "usage: $0 stop|start|kill kafka|registry|postgres (kill: kafka or registry)" >&2; exit 2 ;;
+  esac
 }
 
 if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then choose_pg_dirs; fi
@@ -345,6 +376,7 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  stop | start | kill) cmd_component "$1" "${2:-}" ;;
   reset) cmd_down; rm -rf "$STACK_DIR/data" "$STACK_DIR/kafka.properties" "$PG_DATA" "$PG_LOG"; say "data removed" ;;
-  *) echo "usage: $0 up|down|status|env|reset" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|reset|stop|start|kill [component]" >&2; exit 2 ;;
 esac

@@ -3,6 +3,7 @@
 # unit:        *.test.ts beside the code in libs/ and services/ (no stack needed)
 # integration: test/integration/ against the real local stack
 # e2e:         test/e2e/ against the real stack and the four services as processes
+# faults:      test/faults/ fault injection on the real stack (PF_FAULTS_MODE=quick|full, default quick)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -14,8 +15,9 @@ case "$lane" in
   unit) files=$(find_tests libs services training bench) ;;
   integration) files=$(find_tests test/integration) ;;
   e2e) files=$(find_tests test/e2e) ;;
-  all) files="$(find_tests libs services training bench) $(find_tests test/integration) $(find_tests test/e2e)" ;;
-  *) echo "usage: $0 unit|integration|e2e|all" >&2; exit 2 ;;
+  faults) files=$(find_tests test/faults) ;;
+  all) files="$(find_tests libs services training bench) $(find_tests test/integration) $(find_tests test/e2e) $(find_tests test/faults)" ;;
+  *) echo "usage: $0 unit|integration|e2e|faults|all" >&2; exit 2 ;;
 esac
 
 if [ "$lane" != unit ]; then

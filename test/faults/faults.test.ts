@@ -1,0 +1,417 @@
+/**
+ * Fault injection against the real stack (`make test-faults`; CI runs the quick mode).
+ * A steady load flows through the four services while one fault at a time hits them:
+ * services SIGKILLed every few seconds, the broker SIGKILLed, PostgreSQL stopped, the
+ * schema registry stopped, the broker links cut and slowed through a TCP proxy, and a
+ * second replica of every stage added and removed (rebalances under load). After each:
+ * exactly the acknowledged ids in PostgreSQL, no id twice in the cold files, the time to
+ * recover, and the services' own exits (the supervisor restarts them as an orchestrator
+ * would; the goal is none).
+ *
+ *   PF_FAULTS_MODE=quick|full (quick)   PF_FAULTS_REPORT (file for the JSON report)
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { createKafka } from '@patternflow/kafka';
+import { createLogger } from '@patternflow/observability';
+import { topicNames } from '@patternflow/records';
+import { STAGES } from '@patternflow/service';
+import { createSupervisor, type Supervisor } from '@patternflow/supervisor';
+import pg from 'pg';
+import { stack } from '../helpers/stack.ts';
+import { prepareEvents, sendSteadily } from './load.ts';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MODE = process.env.PF_FAULTS_MODE === 'full' ? 'full' : 'quick';
+const SETTINGS = {
+  quick: {
+    rate: 400,
+    killEveryMs: 2_500,
+    kills: 6,
+    brokerDownMs: 3_000,
+    pgStopMs: 10_000,
+    registryStopMs: 10_000,
+    cutMs: 6_000,
+    delayMs: 150,
+    delayForMs: 6_000,
+    replicaForMs: 12_000,
+    tailMs: 4_000,
+    recoverTimeoutMs: 180_000,
+  },
+  full: {
+    rate: 800,
+    killEveryMs: 3_000,
+    kills: 36,
+    brokerDownMs: 8_000,
+    pgStopMs: 45_000,
+    registryStopMs: 45_000,
+    cutMs: 20_000,
+    delayMs: 300,
+    delayForMs: 20_000,
+    replicaForMs: 40_000,
+    tailMs: 10_000,
+    recoverTimeoutMs: 600_000,
+  },
+}[MODE];
+
+const runId = `faults${randomBytes(3).toString('hex')}`;
+const topics = topicNames(runId);
+const logDir = join(ROOT, '.stack', 'logs', runId);
+const coldDir = mkdtempSync(join(tmpdir(), `${runId}-cold-`));
+const proxyPort = Number(process.env.PF_KAFKA_PROXY_PORT ?? 19095);
+const faultsListenerPort = Number(process.env.PF_KAFKA_FAULTS_PORT ?? 19094);
+const basePort = 24_000 + Math.floor(Math.random() * 1_000) * 8;
+const logger = createLogger({ service: 'faults', level: 'error' });
+const kafka = createKafka({ brokers: stack.brokers, clientId: 'faults-load', logger });
+const pool = new pg.Pool({ connectionString: stack.pgUrl, max: 2 });
+const stackCommand = (...args: string[]) =>
+  execFileSync('bash', [join(ROOT, 'scripts', 'stack.sh'), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ------------------------------------------------------------------ the services
+
+interface Replica {
+  supervisor: Supervisor;
+  /** SIGKILLs sent by the suite, per program, so that self-exits can be told apart. */
+  kills: Map<string, number>;
+  names: string[];
+}
+
+function startReplica(index: number): Replica {
+  const names = STAGES.map((stage) => `${stage}-${index}`);
+  const programs = STAGES.map((stage, i) => ({
+    name: names[i]!,
+    command: process.execPath,
+    args: [...process.execArgv, join(ROOT, 'services', stage, 'src', 'main.ts')],
+    env: {
+      ...(process.env as Record<string, string>),
+      // Through the proxy: cuts and delays hit every service's broker links.
+      PF_KAFKA_BROKERS: `127.0.0.1:${proxyPort}`,
+      PF_REGISTRY_URL: stack.registryUrl,
+      PF_PG_URL: stack.pgUrl,
+      PF_TOPIC_NAMESPACE: runId,
+      PF_PG_SCHEMA: runId,
+      PF_COLD_DIR: coldDir,
+      PF_SINK_INSTANCE_ID: `sink${index}`,
+      PF_HTTP_PORT: String(basePort + (index - 1) * 4 + i),
+      PF_LOG_LEVEL: 'info',
+      // A killed member's partitions wait for its session to expire: 10 s, not 30.
+      PF_SESSION_TIMEOUT_MS: '10000',
+    },
+    logFile: join(logDir, `${names[i]}.log`),
+  }));
+  const supervisor = createSupervisor({
+    programs,
+    initialBackoffMs: 500,
+    maxBackoffMs: 5_000,
+    spawn: (command, args, { logFile, ...options }) => {
+      const child = spawn(command, args, { ...options, cwd: ROOT });
+      const out = createWriteStream(logFile, { flags: 'a' });
+      child.stdout?.pipe(out);
+      child.stderr?.pipe(out);
+      return child;
+    },
+  });
+  supervisor.start();
+  const replica = { supervisor, kills: new Map<string, number>(), names };
+  replicas.push(replica);
+  return replica;
+}
+
+async function waitReady(index: number, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < STAGES.length; i++) {
+    const port = basePort + (index - 1) * 4 + i;
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) })
+        .then((r) => r.ok)
+        .catch(() => false);
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error(`${STAGES[i]}-${index} not ready after ${timeoutMs} ms`);
+      await sleep(250);
+    }
+  }
+}
+
+/** Every replica ever started: exits of a removed replica still count. */
+const replicas: Replica[] = [];
+
+function selfExits(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const replica of replicas) {
+    for (const state of replica.supervisor.states()) {
+      const own = state.unexpectedExits - (replica.kills.get(state.name) ?? 0);
+      if (own > 0) out[state.name] = own;
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ checks
+
+async function idsStored(ids: readonly string[]): Promise<number> {
+  const { rows } = await pool
+    .query(`SELECT count(*)::int AS n FROM ${runId}.patterns WHERE id = ANY($1::text[])`, [ids])
+    .catch(() => ({ rows: [{ n: -1 }] }));
+  return rows[0].n;
+}
+
+async function waitStored(
+  ids: readonly string[],
+  timeoutMs: number,
+): Promise<{ stored: number; ms: number }> {
+  const started = Date.now();
+  let stored = 0;
+  while (Date.now() - started < timeoutMs) {
+    stored = await idsStored(ids);
+    if (stored === ids.length) break;
+    await sleep(500);
+  }
+  return { stored, ms: Date.now() - started };
+}
+
+function coldIdCounts(): Map<string, number> {
+  const counts = new Map<string, number>();
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.ndjson.gz')) {
+        for (const line of gunzipSync(readFileSync(path)).toString('utf8').split('\n')) {
+          if (line.trim()) {
+            const id = JSON.parse(line).id as string;
+            counts.set(id, (counts.get(id) ?? 0) + 1);
+          }
+        }
+      }
+    }
+  };
+  walk(coldDir);
+  return counts;
+}
+
+// ------------------------------------------------------------------ scenarios
+
+interface ScenarioReport {
+  name: string;
+  sent: number;
+  stored: number;
+  lost: number;
+  duplicatedInColdFiles: number;
+  coldMissing: number;
+  sendRetries: number;
+  recoveryMs: number;
+  faults: Record<string, number>;
+  selfExits: Record<string, number>;
+}
+
+const reports: ScenarioReport[] = [];
+let base: Replica;
+let proxy: TcpProxy;
+let seed = 1;
+
+/**
+ * Runs a steady load for as long as `fault` takes (plus a tail), then checks every
+ * acknowledged id. Recovery: from the end of the fault until every id acknowledged by then
+ * is stored.
+ */
+async function scenario(name: string, fault: () => Promise<Record<string, number>>): Promise<ScenarioReport> {
+  const exitsBefore = selfExits();
+  const expectedMs = 60_000 + SETTINGS.recoverTimeoutMs;
+  // Enough events for the fault and the tail at the offered rate; unsent ones are simply not sent.
+  const events = await prepareEvents({
+    registryUrl: stack.registryUrl,
+    topics,
+    seed: seed++,
+    count: Math.ceil(SETTINGS.rate * (faultSeconds(name) + SETTINGS.tailMs / 1000 + 2)),
+    avroShare: 0.4,
+  });
+  const load = sendSteadily({ kafka, events, ratePerSecond: SETTINGS.rate, deadlineMs: expectedMs });
+  await sleep(1_000);
+  const faults = await fault();
+  const ackedAtFaultEnd = [...load.acked()];
+  const recovery = await waitStored(ackedAtFaultEnd, SETTINGS.recoverTimeoutMs);
+  const summary = await load.done;
+  const ids = load.acked();
+  const { stored } = await waitStored(ids, SETTINGS.recoverTimeoutMs);
+  const cold = coldIdCounts();
+  const { rows: bulkRows } = await pool.query(
+    `SELECT id FROM ${runId}.patterns WHERE id = ANY($1::text[]) AND lane = 'bulk'`,
+    [ids],
+  );
+  const exitsAfter = selfExits();
+  const exits: Record<string, number> = {};
+  for (const [program, count] of Object.entries(exitsAfter)) {
+    const delta = count - (exitsBefore[program] ?? 0);
+    if (delta > 0) exits[program] = delta;
+  }
+  const report: ScenarioReport = {
+    name,
+    sent: ids.length,
+    stored,
+    lost: ids.length - stored,
+    duplicatedInColdFiles: ids.filter((id) => (cold.get(id) ?? 0) > 1).length,
+    coldMissing: bulkRows.filter((row: { id: string }) => !cold.has(row.id)).length,
+    sendRetries: summary.sendRetries,
+    recoveryMs: recovery.stored === ackedAtFaultEnd.length ? recovery.ms : -1,
+    faults,
+    selfExits: exits,
+  };
+  reports.push(report);
+  console.log(`faults: ${JSON.stringify(report)}`);
+  return report;
+}
+
+function faultSeconds(name: string): number {
+  switch (name) {
+    case 'service kills':
+      return (SETTINGS.kills * SETTINGS.killEveryMs) / 1000;
+    case 'broker SIGKILL':
+      return SETTINGS.brokerDownMs / 1000 + 15;
+    case 'PostgreSQL stopped':
+      return SETTINGS.pgStopMs / 1000 + 5;
+    case 'registry stopped':
+      return SETTINGS.registryStopMs / 1000 + 15;
+    case 'broker links cut and slowed':
+      return (SETTINGS.cutMs + SETTINGS.delayForMs) / 1000;
+    default:
+      return SETTINGS.replicaForMs / 1000 + 30;
+  }
+}
+
+function assertClean(report: ScenarioReport) {
+  assert.equal(
+    report.lost,
+    0,
+    `${report.name}: ${report.lost} acknowledged records never reached PostgreSQL`,
+  );
+  assert.equal(report.duplicatedInColdFiles, 0, `${report.name}: ids twice in the cold files`);
+  assert.equal(report.coldMissing, 0, `${report.name}: bulk rows missing from the cold files`);
+  assert.ok(report.recoveryMs >= 0, `${report.name}: did not recover within ${SETTINGS.recoverTimeoutMs} ms`);
+}
+
+describe(`fault injection (${MODE})`, { concurrency: false }, () => {
+  before(async () => {
+    mkdirSync(logDir, { recursive: true });
+    // The broker needs its fault-test listener (advertising the proxy); older stacks get a restart.
+    const listening = await fetch(`http://127.0.0.1:${faultsListenerPort}`).then(
+      () => true,
+      (error: Error & { cause?: { code?: string } }) => error.cause?.code !== 'ECONNREFUSED',
+    );
+    if (!listening) {
+      stackCommand('stop', 'kafka');
+      stackCommand('start', 'kafka');
+    }
+    proxy = await startTcpProxy({ listenPort: proxyPort, targetPort: faultsListenerPort });
+    base = startReplica(1);
+    await waitReady(1);
+  });
+
+  after(async () => {
+    await base?.supervisor.stop();
+    await proxy?.close();
+    const report = { mode: MODE, runId, settings: SETTINGS, scenarios: reports };
+    const file = process.env.PF_FAULTS_REPORT ?? join(logDir, 'report.json');
+    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`faults: report in ${file}`);
+    await pool.query(`DROP SCHEMA IF EXISTS ${runId} CASCADE`).catch(() => {});
+    await pool.end();
+    const admin = kafka.admin();
+    await admin.connect().catch(() => {});
+    const mine = (await admin.listTopics().catch(() => [] as string[])).filter((t) =>
+      t.startsWith(`${runId}.`),
+    );
+    await admin.deleteTopics({ topics: mine }).catch(() => {});
+    await admin.disconnect().catch(() => {});
+    rmSync(coldDir, { recursive: true, force: true });
+  });
+
+  test('services SIGKILLed every few seconds', async () => {
+    const report = await scenario('service kills', async () => {
+      let kills = 0;
+      for (let k = 0; k < SETTINGS.kills; k++) {
+        await sleep(SETTINGS.killEveryMs);
+        const state = base.supervisor.states().filter((s) => s.pid !== null);
+        const victim = state[Math.floor(Math.random() * state.length)];
+        if (!victim) continue;
+        process.kill(victim.pid!, 'SIGKILL');
+        base.kills.set(victim.name, (base.kills.get(victim.name) ?? 0) + 1);
+        kills += 1;
+      }
+      return { serviceKills: kills };
+    });
+    assertClean(report);
+  });
+
+  test('the broker SIGKILLed and restarted', async () => {
+    const report = await scenario('broker SIGKILL', async () => {
+      stackCommand('kill', 'kafka');
+      await sleep(SETTINGS.brokerDownMs);
+      stackCommand('start', 'kafka');
+      return { brokerKills: 1 };
+    });
+    assertClean(report);
+  });
+
+  test('PostgreSQL stopped, then started', async () => {
+    const report = await scenario('PostgreSQL stopped', async () => {
+      stackCommand('stop', 'postgres');
+      await sleep(SETTINGS.pgStopMs);
+      stackCommand('start', 'postgres');
+      return { postgresStops: 1 };
+    });
+    assertClean(report);
+  });
+
+  test('the schema registry stopped, then started', async () => {
+    const report = await scenario('registry stopped', async () => {
+      stackCommand('stop', 'registry');
+      await sleep(SETTINGS.registryStopMs);
+      stackCommand('start', 'registry');
+      return { registryStops: 1 };
+    });
+    assertClean(report);
+  });
+
+  test('broker links cut, then slowed, through a TCP proxy', async () => {
+    const report = await scenario('broker links cut and slowed', async () => {
+      await proxy.cut(SETTINGS.cutMs);
+      proxy.setDelay(SETTINGS.delayMs);
+      await sleep(SETTINGS.delayForMs);
+      proxy.setDelay(0);
+      return { linkCuts: 1, linkDelays: 1 };
+    });
+    assertClean(report);
+  });
+
+  test('a second replica of every stage added and removed under load', async () => {
+    const report = await scenario('replicas added and removed', async () => {
+      const second = startReplica(2);
+      await waitReady(2);
+      await sleep(SETTINGS.replicaForMs);
+      await second.supervisor.stop();
+      return { replicasAdded: 4, replicasRemoved: 4 };
+    });
+    assertClean(report);
+  });
+});

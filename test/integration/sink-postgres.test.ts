@@ -176,18 +176,6 @@ describe('postgres writer', () => {
     assert.ok(row.written_at instanceof Date);
   });
 
-  test("insertMode 'values' chunks under the 65535 bind-parameter limit and stays idempotent", async (t) => {
-    const { pool } = await schemaPool(t);
-    const writer = createPostgresWriter({ pool, insertMode: 'values' });
-    await writer.migrate();
-    const big = batch('v', 3100); // 3100 × 22 parameters > 65535: needs two statements
-    const r1 = await writer.writeBatch(big);
-    assert.equal(r1.inserted, 3100);
-    const r2 = await writer.writeBatch([...big.slice(0, 3000), routed('v-new')]);
-    assert.deepEqual([r2.inserted, r2.duplicates, r2.insertedIds], [1, 3000, ['v-new']]);
-    assert.equal(await count(pool), 3101);
-  });
-
   test('connection refused is a retriable SINK_WRITE', async () => {
     const pool = new pg.Pool({
       host: '127.0.0.1',

@@ -53,25 +53,18 @@ export interface PostgresWriterOptions {
   pool: pg.Pool;
   /** Unqualified table name (default "patterns"); choose the schema with the pool's search_path. */
   table?: string;
-  /**
-   * How rows are sent: 'unnest' (default) binds one array per column, 'values' binds one
-   * parameter per cell in a multi-row VALUES list. Both are measured in docs/sink.md.
-   */
-  insertMode?: 'json' | 'unnest' | 'values';
 }
 
 const SQL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql');
 const TABLE_PATTERN = /^[a-z_][a-z0-9_]{0,40}$/;
-/** PostgreSQL's wire protocol counts bind parameters in an Int16. */
-const MAX_BIND_PARAMS = 65_535;
 /** Serializes concurrent migrate() calls from several sink instances. */
 const MIGRATE_LOCK_KEY = 'patternflow.sink.migrate';
 
 interface Column {
   name: string;
-  /** Array element type for unnest(), and the cast for VALUES. */
+  /** The column's type in json_to_recordset's row definition. */
   type: 'text' | 'float8' | 'int4';
-  /** The value is JSON text already (a jsonb column): the json mode embeds it unquoted. */
+  /** The value is JSON text already (a jsonb column): it is embedded in the document unquoted. */
   json?: true;
   /** SQL applied to the bound value; `$` stands for it. */
   expr?: string;
@@ -119,13 +112,7 @@ const COLUMNS: readonly Column[] = [
 /** The column's SQL expression applied to `operand`. */
 const applyExpr = (c: Column, operand: string): string => (c.expr ?? '$').replace('$', () => operand);
 
-const ROWS_PER_VALUES_STATEMENT = Math.floor(MAX_BIND_PARAMS / COLUMNS.length);
-
-export function createPostgresWriter({
-  pool,
-  table = 'patterns',
-  insertMode = 'json',
-}: PostgresWriterOptions): PostgresWriter {
+export function createPostgresWriter({ pool, table = 'patterns' }: PostgresWriterOptions): PostgresWriter {
   if (!TABLE_PATTERN.test(table)) {
     throw new PipelineError(
       ErrorCodes.CONFIG_INVALID,
@@ -133,20 +120,6 @@ export function createPostgresWriter({
     );
   }
   const columnList = COLUMNS.map((c) => c.name).join(', ');
-  const unnestSql =
-    `INSERT INTO ${table} (${columnList}) SELECT ` +
-    COLUMNS.map((c) => applyExpr(c, `u.${c.name}`)).join(', ') +
-    ` FROM unnest(${COLUMNS.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ')}) AS u(${columnList})` +
-    ' ON CONFLICT (id) DO NOTHING RETURNING id';
-
-  const valuesSql = (rows: number): string => {
-    const tuples: string[] = [];
-    for (let row = 0; row < rows; row++) {
-      const base = row * COLUMNS.length;
-      tuples.push(`(${COLUMNS.map((c, i) => applyExpr(c, `$${base + i + 1}::${c.type}`)).join(', ')})`);
-    }
-    return `INSERT INTO ${table} (${columnList}) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING RETURNING id`;
-  };
 
   // One JSON document for the whole batch, expanded by the server: the client does one
   // native JSON.stringify per field instead of pg's per-element array escaping, and the
@@ -173,24 +146,8 @@ export function createPostgresWriter({
   }
 
   async function insertRows(client: pg.PoolClient, rows: readonly RoutedPattern[]): Promise<string[]> {
-    if (insertMode === 'json') {
-      const res = await client.query<{ id: string }>(jsonSql, [rowsAsJson(rows)]);
-      return res.rows.map((r) => r.id);
-    }
-    if (insertMode === 'unnest') {
-      const arrays = COLUMNS.map((c) => rows.map(c.value));
-      const res = await client.query<{ id: string }>(unnestSql, arrays);
-      return res.rows.map((r) => r.id);
-    }
-    const ids: string[] = [];
-    for (let start = 0; start < rows.length; start += ROWS_PER_VALUES_STATEMENT) {
-      const chunk = rows.slice(start, start + ROWS_PER_VALUES_STATEMENT);
-      const params: (string | number | null)[] = [];
-      for (const r of chunk) for (const c of COLUMNS) params.push(c.value(r));
-      const res = await client.query<{ id: string }>(valuesSql(chunk.length), params);
-      for (const row of res.rows) ids.push(row.id);
-    }
-    return ids;
+    const res = await client.query<{ id: string }>(jsonSql, [rowsAsJson(rows)]);
+    return res.rows.map((r) => r.id);
   }
 
   async function migrate(): Promise<void> {

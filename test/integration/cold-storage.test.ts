@@ -18,6 +18,7 @@ import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { RoutedPattern } from '@patternflow/records';
 import pg from 'pg';
 import { createSinkStore } from '../../services/sink/src/cold-storage.ts';
+import { SinkCommitUnknownError } from '../../services/sink/src/sink-errors.ts';
 import { stack } from '../helpers/stack.ts';
 
 const DAY1 = Date.UTC(2026, 10, 24, 22, 0);
@@ -173,9 +174,9 @@ if (process.env.PF_COLD_CRASH_CHILD) {
       const records = [routed('x1', 'bulk'), routed('x2', 'bulk'), routed('x3', 'standard')];
       await assert.rejects(store.writeBatch(records), (e: unknown) => {
         assert.ok(e instanceof PipelineError);
-        assert.equal(e.code, ErrorCodes.SINK_WRITE);
-        assert.equal(e.retriable, true);
-        assert.equal(e.details.commitOutcome, 'rolled_back');
+        // retried, and rolled back (not a COMMIT of unknown outcome)
+        assert.equal(e.code, ErrorCodes.SINK_UNAVAILABLE);
+        assert.equal(e.details.nodeCode, 'EIO');
         return true;
       });
       assert.equal(await rowCount(pool), 0);
@@ -271,9 +272,9 @@ if (process.env.PF_COLD_CRASH_CHILD) {
       );
       const doomed = { ...routed('u1', 'bulk'), tenant: 'fail-at-commit' };
       await assert.rejects(store.writeBatch([doomed]), (e: unknown) => {
-        assert.ok(e instanceof PipelineError);
-        assert.equal(e.details.commitOutcome, 'unknown');
-        assert.equal(e.retriable, true);
+        assert.ok(e instanceof SinkCommitUnknownError);
+        assert.equal(e.code, ErrorCodes.SINK_COMMIT_UNKNOWN);
+        assert.match(e.transactionId ?? '', /^\d+$/, 'it names its transaction');
         return true;
       });
       assert.deepEqual(

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { ErrorCodes } from '@patternflow/errors';
 import type { RoutedPattern } from '@patternflow/records';
 import {
   createColdBatch,
@@ -122,6 +123,17 @@ describe('createColdBatch', () => {
       readNdjsonGz(join(dir, second.path)).map((r) => r.id),
       ['b', 'd'],
     );
+  });
+
+  test('a cold directory that cannot be made is SINK_FAILED: no retry fixes it', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'pf-cold-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // a file where the lane directory should be: mkdir fails with ENOTDIR/EEXIST, which no retry fixes
+    writeFileSync(join(dir, 'lane=bulk'), 'not a directory');
+    const batch = createColdBatch({ coldDir: dir, coldLanes: new Set(['bulk']), instanceId: 'i' });
+    await assert.rejects(batch.stage([routed('a', 'bulk', day1)]), {
+      code: ErrorCodes.SINK_FAILED,
+    });
   });
 
   test('records of other lanes make no file', async (t) => {

@@ -20,6 +20,7 @@ import {
   createPostgresWriter,
   type WriteResult,
 } from './postgres-writer.ts';
+import { fromColdFiles, fromPostgres, SinkCommitUnknownError } from './sink-errors.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -57,7 +58,11 @@ export interface SinkStore {
   migrate(): Promise<void>;
   /** Deletes this instance's leftovers of uncommitted batches; call at startup before writeBatch. */
   reconcile(): Promise<ReconcileReport>;
-  /** Stores one batch; calls are serialized. Throws PipelineError SINK_WRITE (see `retriable`). */
+  /**
+   * Stores one batch; batches run side by side, reconcile alone. Throws what the writer
+   * throws (see PostgresWriter.writeBatch), and SINK_UNAVAILABLE / SINK_FAILED for the cold
+   * directory.
+   */
   writeBatch(records: readonly RoutedPattern[]): Promise<SinkWriteResult>;
 }
 
@@ -110,63 +115,13 @@ export function createColdBatch(opts: {
   const staged: { temp: string; final: string; dir: string; newDirs: string[] }[] = [];
   const published: string[] = [];
 
-  return {
-    async stage(inserted) {
-      const groups = new Map<string, { lane: string; day: string; records: RoutedPattern[] }>();
-      for (const r of inserted) {
-        if (!opts.coldLanes.has(r.route.lane)) continue;
-        const key = partitionDir(r.route.lane, r.event_time);
-        let group = groups.get(key);
-        if (!group) {
-          group = { lane: r.route.lane, day: utcDay(r.event_time), records: [] };
-          groups.set(key, group);
-        }
-        group.records.push(r);
-      }
-      const entries: ColdFileEntry[] = [];
-      const stamp = String(Date.now()).padStart(13, '0');
-      for (const [relDir, group] of groups) {
-        const dir = join(opts.coldDir, relDir);
-        const firstCreated = await mkdir(dir, { recursive: true });
-        // Directories created now must reach the disk too: fsync each new one's parent.
-        const newDirs: string[] = [];
-        if (firstCreated !== undefined) {
-          for (let d = dir; d.length >= firstCreated.length; d = dirname(d)) newDirs.push(dirname(d));
-        }
-        const name = `part-${opts.instanceId}-${stamp}-${randomBytes(4).toString('hex')}.ndjson.gz`;
-        const temp = join(dir, `.${name}.tmp`);
-        const final = join(dir, name);
-        staged.push({ temp, final, dir, newDirs });
-        const body = await encodeNdjsonGz(group.records);
-        const handle = await open(temp, 'wx');
-        try {
-          await handle.writeFile(body);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        entries.push({
-          path: `${relDir}/${name}`,
-          instanceId: opts.instanceId,
-          lane: group.lane,
-          day: group.day,
-          records: group.records.length,
-        });
-      }
-      return entries;
-    },
+  const coldFailure = (phase: string) => (err: unknown) => {
+    throw fromColdFiles(err, { operation: 'cold files', phase });
+  };
 
-    async publish() {
-      const dirs = new Set<string>();
-      for (const f of staged) {
-        await rename(f.temp, f.final);
-        published.push(f.final);
-        dirs.add(f.dir);
-        for (const d of f.newDirs) dirs.add(d);
-      }
-      for (const d of dirs) await fsyncPath(d);
-      await opts.afterRename?.();
-    },
+  return {
+    stage: (inserted) => stage(inserted).catch(coldFailure('stage')),
+    publish: () => publish().catch(coldFailure('publish')),
 
     async discard() {
       // Best effort: whatever survives here is an unlisted file that reconcile() removes.
@@ -176,6 +131,63 @@ export function createColdBatch(opts: {
       }
     },
   };
+
+  async function stage(inserted: readonly RoutedPattern[]): Promise<readonly ColdFileEntry[]> {
+    const groups = new Map<string, { lane: string; day: string; records: RoutedPattern[] }>();
+    for (const r of inserted) {
+      if (!opts.coldLanes.has(r.route.lane)) continue;
+      const key = partitionDir(r.route.lane, r.event_time);
+      let group = groups.get(key);
+      if (!group) {
+        group = { lane: r.route.lane, day: utcDay(r.event_time), records: [] };
+        groups.set(key, group);
+      }
+      group.records.push(r);
+    }
+    const entries: ColdFileEntry[] = [];
+    const stamp = String(Date.now()).padStart(13, '0');
+    for (const [relDir, group] of groups) {
+      const dir = join(opts.coldDir, relDir);
+      const firstCreated = await mkdir(dir, { recursive: true });
+      // Directories created now must reach the disk too: fsync each new one's parent.
+      const newDirs: string[] = [];
+      if (firstCreated !== undefined) {
+        for (let d = dir; d.length >= firstCreated.length; d = dirname(d)) newDirs.push(dirname(d));
+      }
+      const name = `part-${opts.instanceId}-${stamp}-${randomBytes(4).toString('hex')}.ndjson.gz`;
+      const temp = join(dir, `.${name}.tmp`);
+      const final = join(dir, name);
+      staged.push({ temp, final, dir, newDirs });
+      const body = await encodeNdjsonGz(group.records);
+      const handle = await open(temp, 'wx');
+      try {
+        await handle.writeFile(body);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      entries.push({
+        path: `${relDir}/${name}`,
+        instanceId: opts.instanceId,
+        lane: group.lane,
+        day: group.day,
+        records: group.records.length,
+      });
+    }
+    return entries;
+  }
+
+  async function publish(): Promise<void> {
+    const dirs = new Set<string>();
+    for (const f of staged) {
+      await rename(f.temp, f.final);
+      published.push(f.final);
+      dirs.add(f.dir);
+      for (const d of f.newDirs) dirs.add(d);
+    }
+    for (const d of dirs) await fsyncPath(d);
+    await opts.afterRename?.();
+  }
 }
 
 export function createSinkStore({
@@ -216,25 +228,14 @@ export function createSinkStore({
             await pool.query<{ status: string | null }>('SELECT txid_status($1::bigint) AS status', [xid])
           ).rows[0]?.status;
         } catch (err) {
-          throw new PipelineError(
-            ErrorCodes.SINK_WRITE,
-            `sink reconcile could not ask for transaction ${xid}: ${(err as Error).message}`,
-            {
-              retriable: true,
-              cause: err,
-              details: { operation: 'reconcile', xid },
-            },
-          );
+          throw fromPostgres(err, { operation: 'reconcile', phase: `txid_status(${xid})` });
         }
         if (status !== 'in progress') break;
         if (Date.now() > deadline) {
           throw new PipelineError(
-            ErrorCodes.SINK_WRITE,
+            ErrorCodes.SINK_UNAVAILABLE,
             `transaction ${xid} is still committing; reconcile waits`,
-            {
-              retriable: true,
-              details: { operation: 'reconcile', xid },
-            },
+            { details: { operation: 'reconcile', transactionId: xid } },
           );
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
@@ -272,15 +273,7 @@ export function createSinkStore({
         );
         committed = new Set(res.rows.map((r) => r.path));
       } catch (err) {
-        throw new PipelineError(
-          ErrorCodes.SINK_WRITE,
-          `sink reconcile could not read cold_files: ${(err as Error).message}`,
-          {
-            retriable: true,
-            cause: err,
-            details: { operation: 'reconcile' },
-          },
-        );
+        throw fromPostgres(err, { operation: 'reconcile', phase: 'read cold_files' });
       }
       const dirs = new Set<string>();
       for (const rel of finals) {
@@ -322,9 +315,9 @@ export function createSinkStore({
           const result = await writer.writeBatch(records, tracking);
           return { ...result, coldFiles };
         } catch (err) {
-          if (err instanceof PipelineError && err.details.commitOutcome === 'unknown') {
+          if (err instanceof SinkCommitUnknownError) {
             needsReconcile = true;
-            if (typeof err.details.xid === 'string') undecided.add(err.details.xid);
+            if (err.transactionId !== undefined) undecided.add(err.transactionId);
           }
           throw err;
         }

@@ -63,9 +63,13 @@ async function main(): Promise<void> {
   try {
     await pool.query(`CREATE SCHEMA IF NOT EXISTS ${config.pgSchema}`);
   } catch (error) {
-    throw new PipelineError(ErrorCodes.SINK_WRITE, `cannot reach PostgreSQL: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new PipelineError(
+      ErrorCodes.SINK_UNAVAILABLE,
+      `cannot reach PostgreSQL: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   const store = createSinkStore({
     pool,

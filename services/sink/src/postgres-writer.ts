@@ -8,9 +8,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { ErrorCodes, PipelineError, recordFailure } from '@patternflow/errors';
 import type { RoutedPattern } from '@patternflow/records';
 import type pg from 'pg';
+import { fromPostgres, SinkCommitUnknownError, type SinkContext } from './sink-errors.ts';
 
 /** A cold file staged for the current transaction; its row goes into cold_files. */
 export interface ColdFileEntry {
@@ -46,6 +47,11 @@ export interface WriteResult {
 
 export interface PostgresWriter {
   migrate(): Promise<void>;
+  /**
+   * Stores one batch in one transaction. Throws PipelineError SINK_UNAVAILABLE, SINK_REJECTED
+   * (a row PostgreSQL refuses, or RECORD_UNEXPECTED for a record that cannot be made a row),
+   * SINK_FAILED, or SinkCommitUnknownError; every one but the last means it rolled back.
+   */
   writeBatch(records: readonly RoutedPattern[], cold?: ColdBatch): Promise<WriteResult>;
 }
 
@@ -54,6 +60,9 @@ export interface PostgresWriterOptions {
   /** Unqualified table name (default "patterns"); choose the schema with the pool's search_path. */
   table?: string;
 }
+
+/** A query whose failure is already a sink PipelineError (see sink-errors.ts). */
+type Query = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<pg.QueryResult<R>>;
 
 const SQL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql');
 const TABLE_PATTERN = /^[a-z_][a-z0-9_]{0,40}$/;
@@ -135,18 +144,29 @@ export function createPostgresWriter({ pool, table = 'patterns' }: PostgresWrite
     const parts: string[] = ['['];
     rows.forEach((row, r) => {
       if (r > 0) parts.push(',');
-      COLUMNS.forEach((c, i) => {
-        const value = c.value(row);
-        parts.push(jsonKeys[i]!, c.json && typeof value === 'string' ? value : JSON.stringify(value));
-      });
+      try {
+        COLUMNS.forEach((c, i) => {
+          const value = c.value(row);
+          parts.push(jsonKeys[i]!, c.json && typeof value === 'string' ? value : JSON.stringify(value));
+        });
+      } catch (error) {
+        // One record that cannot be made a row fails the batch with a dead-letter code;
+        // the handler then writes the records one by one to find it.
+        const failure = recordFailure(error);
+        if (failure === undefined) throw error;
+        throw new PipelineError(failure.code, `record ${row.id} cannot be made a row: ${failure.message}`, {
+          cause: error,
+          details: { ...failure.details, id: row.id },
+        });
+      }
       parts.push('}');
     });
     parts.push(']');
     return parts.join('');
   }
 
-  async function insertRows(client: pg.PoolClient, rows: readonly RoutedPattern[]): Promise<string[]> {
-    const res = await client.query<{ id: string }>(jsonSql, [rowsAsJson(rows)]);
+  async function insertRows(query: Query, rows: readonly RoutedPattern[]): Promise<string[]> {
+    const res = await query<{ id: string }>(jsonSql, [rowsAsJson(rows)]);
     return res.rows.map((r) => r.id);
   }
 
@@ -155,17 +175,17 @@ export function createPostgresWriter({ pool, table = 'patterns' }: PostgresWrite
       { name: `001_patterns:${table}`, file: '001_patterns.sql' },
       { name: '002_cold_files', file: '002_cold_files.sql' },
     ];
-    await inTransaction(pool, 'migrate', async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [MIGRATE_LOCK_KEY]);
-      await client.query(
+    await inTransaction(pool, 'migrate', async (query) => {
+      await query('SELECT pg_advisory_xact_lock(hashtext($1))', [MIGRATE_LOCK_KEY]);
+      await query(
         'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
       );
       for (const m of migrations) {
-        const done = await client.query('SELECT 1 FROM schema_migrations WHERE name = $1', [m.name]);
+        const done = await query('SELECT 1 FROM schema_migrations WHERE name = $1', [m.name]);
         if (done.rowCount) continue;
         const sql = readFileSync(join(SQL_DIR, m.file), 'utf8').replaceAll('{{table}}', table);
-        await client.query(sql);
-        await client.query('INSERT INTO schema_migrations (name) VALUES ($1)', [m.name]);
+        await query(sql);
+        await query('INSERT INTO schema_migrations (name) VALUES ($1)', [m.name]);
       }
     });
   }
@@ -180,12 +200,12 @@ export function createPostgresWriter({ pool, table = 'patterns' }: PostgresWrite
     const insertedIds = await inTransaction(
       pool,
       'writeBatch',
-      async (client) => {
-        const ids = await insertRows(client, rows);
+      async (query) => {
+        const ids = await insertRows(query, rows);
         if (cold) {
           const files = await cold.stage(ids.map((id) => byId.get(id) as RoutedPattern));
           if (files.length > 0) {
-            await client.query(
+            await query(
               'INSERT INTO cold_files (path, instance_id, lane, day, records)' +
                 ' SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::int4[])',
               [
@@ -213,37 +233,44 @@ export function createPostgresWriter({ pool, table = 'patterns' }: PostgresWrite
 
 /**
  * Runs `work` in one transaction. Failures before COMMIT roll back (and discard the cold
- * files); a failure of COMMIT itself leaves the outcome unknown, reported as
- * details.commitOutcome = 'unknown' so that the caller reconciles before going on.
+ * files) and are thrown as they are; a failure of COMMIT itself leaves the outcome unknown,
+ * thrown as SinkCommitUnknownError so that the caller reconciles before going on.
  */
 async function inTransaction<T>(
   pool: pg.Pool,
   operation: string,
-  work: (client: pg.PoolClient) => Promise<T>,
+  work: (query: Query) => Promise<T>,
   cold?: ColdBatch,
 ): Promise<T> {
   let client: pg.PoolClient;
   try {
     client = await pool.connect();
   } catch (err) {
-    throw sinkError(err, operation, 'connect');
+    throw fromPostgres(err, { operation, phase: 'connect' });
   }
   // A checked-out client emits 'error' when the server ends its connection between
   // queries (e.g. admin shutdown); unhandled, that would crash the process. The next
   // query on it fails anyway, and that failure is what we report.
   const ignoreAsyncError = (): void => {};
   client.on('error', ignoreAsyncError);
-  let phase: 'begin' | 'work' | 'commit' = 'begin';
+  const context: SinkContext = { operation, phase: 'begin' };
+  const query: Query = async (text, values) => {
+    try {
+      return await client.query(text, values);
+    } catch (err) {
+      throw fromPostgres(err, context);
+    }
+  };
   let xid: string | undefined;
   try {
-    await client.query('BEGIN');
+    await query('BEGIN');
     // The transaction's id lets a reconcile after a COMMIT of unknown outcome wait until
     // the server has decided it (txid_status), instead of guessing from cold_files.
-    xid = (await client.query<{ xid: string }>('SELECT txid_current()::text AS xid')).rows[0]?.xid;
-    phase = 'work';
-    const result = await work(client);
-    phase = 'commit';
-    await client.query('COMMIT');
+    xid = (await query<{ xid: string }>('SELECT txid_current()::text AS xid')).rows[0]?.xid;
+    context.phase = 'work';
+    const result = await work(query);
+    context.phase = 'commit';
+    await query('COMMIT');
     client.off('error', ignoreAsyncError);
     client.release();
     return result;
@@ -252,75 +279,10 @@ async function inTransaction<T>(
     // server rolls back an open transaction when its connection closes.
     client.off('error', ignoreAsyncError);
     client.release(true);
-    if (phase === 'commit') {
-      throw sinkError(err, operation, 'commit', { commitOutcome: 'unknown', xid });
+    if (context.phase === 'commit') {
+      throw new SinkCommitUnknownError(xid, fromPostgres(err, context), context);
     }
     if (cold) await cold.discard();
-    throw sinkError(err, operation, phase, { commitOutcome: 'rolled_back' });
+    throw err;
   }
-}
-
-/**
- * SQLSTATE classes that a retry can outlive: connection exceptions (08), serialization
- * failures and deadlocks (40), insufficient resources (53), operator intervention such as
- * admin shutdown or statement timeout (57), lock not available (55P03), system errors (58).
- */
-const RETRIABLE_SQLSTATE = /^(08|40|53|57|58)|^55P03$/;
-/** Node and pg client errors that mean the connection, not the data, failed. */
-const RETRIABLE_NODE_CODES: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  // cold-file writes: a full or flaky disk may recover
-  'ENOSPC',
-  'EIO',
-  'EMFILE',
-  'EAGAIN',
-  'EBUSY',
-]);
-const RETRIABLE_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed/i;
-
-/** Whether a retry can succeed: connection and server-state failures yes; data (22), constraint (23), schema or SQL (42), auth (28) errors no. */
-export function isRetriableSinkError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') {
-    if (/^[0-9A-Z]{5}$/.test(code)) return RETRIABLE_SQLSTATE.test(code);
-    return RETRIABLE_NODE_CODES.has(code);
-  }
-  return err instanceof Error && RETRIABLE_MESSAGES.test(err.message);
-}
-
-function sinkError(
-  err: unknown,
-  operation: string,
-  phase: string,
-  extra: Record<string, unknown> = {},
-): PipelineError {
-  if (err instanceof PipelineError && err.code === ErrorCodes.SINK_WRITE) {
-    return new PipelineError(err.code, err.message, {
-      retriable: err.retriable,
-      cause: err.cause ?? err,
-      details: { ...err.details, ...extra },
-    });
-  }
-  const e = err as { code?: unknown; message?: unknown; detail?: unknown } | null;
-  const sqlstate = typeof e?.code === 'string' ? e.code : undefined;
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  return new PipelineError(ErrorCodes.SINK_WRITE, `sink ${operation} failed at ${phase}: ${message}`, {
-    retriable: isRetriableSinkError(err),
-    cause: err,
-    details: {
-      operation,
-      phase,
-      code: sqlstate,
-      ...(typeof e?.detail === 'string' ? { detail: e.detail } : {}),
-      ...extra,
-    },
-  });
 }

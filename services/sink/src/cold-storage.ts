@@ -60,8 +60,8 @@ export interface SinkStore {
   reconcile(): Promise<ReconcileReport>;
   /**
    * Stores one batch; batches run side by side, reconcile alone. Throws what the writer
-   * throws (see PostgresWriter.writeBatch), and SINK_UNAVAILABLE / SINK_FAILED for the cold
-   * directory.
+   * throws (see PostgresWriter.writeBatch), SINK_REJECTED for a payload that cannot go into
+   * a cold file, and SINK_UNAVAILABLE / SINK_FAILED for the cold directory.
    */
   writeBatch(records: readonly RoutedPattern[]): Promise<SinkWriteResult>;
 }
@@ -83,12 +83,41 @@ export function partitionDir(lane: string, eventTimeMs: number): string {
   return `lane=${lane}/date=${utcDay(eventTimeMs)}`;
 }
 
-/** gzip-compressed NDJSON: one JSON RoutedPattern per line, each line ending in "\n". */
+/**
+ * gzip-compressed NDJSON: one JSON RoutedPattern per line, each line ending in "\n", with
+ * its `payload` as a JSON value (see coldLine).
+ */
 export async function encodeNdjsonGz(records: readonly RoutedPattern[]): Promise<Buffer> {
   let text = '';
-  for (const r of records) text += `${JSON.stringify(r)}\n`;
+  for (const r of records) text += `${coldLine(r)}\n`;
   return gzip(text);
 }
+
+/**
+ * One record as one line of JSON whose `payload` is the record's payload as a JSON value,
+ * not a string holding JSON. The payload text is checked with JSON.parse and embedded as it
+ * is, so numbers keep every digit (as in the jsonb column, where a parse and re-stringify
+ * would round integers above 2^53); its line breaks, which valid JSON can only have between
+ * tokens, become spaces so that the record stays on one line. A payload that is not valid
+ * JSON never reaches a file: the record is SINK_REJECTED (PostgreSQL's jsonb column refuses
+ * it first in practice, in the same transaction).
+ */
+export function coldLine(record: RoutedPattern): string {
+  const { payload, ...rest } = record;
+  try {
+    JSON.parse(payload);
+  } catch (error) {
+    throw new PipelineError(
+      ErrorCodes.SINK_REJECTED,
+      `record ${record.id}: its payload is not valid JSON, so it cannot go into a cold file: ${(error as Error).message}`,
+      { cause: error, details: { id: record.id } },
+    );
+  }
+  const head = JSON.stringify(rest);
+  return `${head.slice(0, -1)},"payload":${payload.replace(LINE_BREAKS, ' ')}}`;
+}
+
+const LINE_BREAKS = /[\r\n]/g;
 
 async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, 'r');
@@ -157,8 +186,8 @@ export function createColdBatch(opts: {
       const name = `part-${opts.instanceId}-${stamp}-${randomBytes(4).toString('hex')}.ndjson.gz`;
       const temp = join(dir, `.${name}.tmp`);
       const final = join(dir, name);
-      staged.push({ temp, final, dir, newDirs });
       const body = await encodeNdjsonGz(group.records);
+      staged.push({ temp, final, dir, newDirs });
       const handle = await open(temp, 'wx');
       try {
         await handle.writeFile(body);

@@ -72,7 +72,7 @@ const DISPOSITIONS: ReadonlyMap<string, Disposition> = new Map(
 
 export interface PipelineErrorOptions {
   cause?: unknown;
-  /** Context for the logs and the DLQ message; control flow never reads it. */
+  /** Context for the logs (the runner logs it with every dead letter); control flow never reads it. */
   details?: Record<string, unknown>;
 }
 

@@ -49,8 +49,9 @@ export interface PostgresWriter {
   migrate(): Promise<void>;
   /**
    * Stores one batch in one transaction. Throws PipelineError SINK_UNAVAILABLE, SINK_REJECTED
-   * (a row PostgreSQL refuses, or RECORD_UNEXPECTED for a record that cannot be made a row),
-   * SINK_FAILED, or SinkCommitUnknownError; every one but the last means it rolled back.
+   * (a row PostgreSQL refuses), RECORD_UNEXPECTED (a record that cannot be made a row),
+   * SINK_FAILED, what `cold` throws, or SinkCommitUnknownError; all but the last mean the
+   * transaction rolled back.
    */
   writeBatch(records: readonly RoutedPattern[], cold?: ColdBatch): Promise<WriteResult>;
 }

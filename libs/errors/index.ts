@@ -1,74 +1,120 @@
 /**
- * The one error type of patternflow. Whether a failure is retried, dead-lettered or
- * ends the process is decided from `code` and `retriable`, never from the message.
- * A record's DLQ reason header is its error's code.
+ * The one error type of patternflow. What a failure does — dead-letter the record, retry
+ * the chunk, or stop the process — is a property of its code, decided by the table below
+ * and nowhere else; never by the message. A record's DLQ reason header is its error's code.
  */
-export const ErrorCodes = {
-  // bad input: the record goes to the DLQ, the service keeps running
-  VALUE_EMPTY: 'PF_VALUE_EMPTY',
-  VALUE_OVERSIZED: 'PF_VALUE_OVERSIZED',
-  VALUE_NOT_DECODABLE: 'PF_VALUE_NOT_DECODABLE',
-  UNKNOWN_SCHEMA_ID: 'PF_UNKNOWN_SCHEMA_ID',
-  SCHEMA_VIOLATION: 'PF_SCHEMA_VIOLATION',
-  MISSING_FIELD: 'PF_MISSING_FIELD',
-  INVALID_FIELD: 'PF_INVALID_FIELD',
-  UNKNOWN_SOURCE: 'PF_UNKNOWN_SOURCE',
-  MODEL_MISSING: 'PF_MODEL_MISSING',
-  INVALID_FEATURES: 'PF_INVALID_FEATURES',
-  NO_ROUTE: 'PF_NO_ROUTE',
-  SINK_REJECTED: 'PF_SINK_REJECTED',
-  // the process cannot run as configured: it exits non-zero
-  CONFIG_INVALID: 'PF_CONFIG_INVALID',
-  POLICY_INVALID: 'PF_POLICY_INVALID',
-  MODEL_INTEGRITY: 'PF_MODEL_INTEGRITY',
-  MODEL_LOAD: 'PF_MODEL_LOAD',
-  // onnxruntime failed on validated input: the runtime is broken, not the record
-  INFERENCE_FAILED: 'PF_INFERENCE_FAILED',
-  // a dependency misbehaved: retried, then the process exits so that it restarts clean
-  REGISTRY_UNAVAILABLE: 'PF_REGISTRY_UNAVAILABLE',
-  KAFKA: 'PF_KAFKA',
-  SINK_WRITE: 'PF_SINK_WRITE',
-} as const;
 
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+/**
+ * - `dead-letter`: the record is bad; it goes to the DLQ and the stage goes on.
+ * - `retry`: a dependency is unavailable; the stage pauses, backs off and retries the chunk.
+ * - `fatal`: the process cannot run as configured (or hit a bug); it exits 1 so that its
+ *   supervisor restarts it clean.
+ */
+export type Disposition = 'dead-letter' | 'retry' | 'fatal';
 
-/** Codes whose record is dead-lettered rather than retried. */
-const RECORD_CODES: ReadonlySet<ErrorCode> = new Set([
-  ErrorCodes.VALUE_EMPTY,
-  ErrorCodes.VALUE_OVERSIZED,
-  ErrorCodes.VALUE_NOT_DECODABLE,
-  ErrorCodes.UNKNOWN_SCHEMA_ID,
-  ErrorCodes.SCHEMA_VIOLATION,
-  ErrorCodes.MISSING_FIELD,
-  ErrorCodes.INVALID_FIELD,
-  ErrorCodes.UNKNOWN_SOURCE,
-  ErrorCodes.MODEL_MISSING,
-  ErrorCodes.INVALID_FEATURES,
-  ErrorCodes.NO_ROUTE,
-  ErrorCodes.SINK_REJECTED,
-]);
+/** Every code, once, with its disposition. docs/architecture.md lists the same table. */
+const CODE_TABLE = {
+  // the record itself is bad
+  VALUE_EMPTY: { code: 'PF_VALUE_EMPTY', disposition: 'dead-letter' },
+  VALUE_OVERSIZED: { code: 'PF_VALUE_OVERSIZED', disposition: 'dead-letter' },
+  VALUE_NOT_DECODABLE: { code: 'PF_VALUE_NOT_DECODABLE', disposition: 'dead-letter' },
+  UNKNOWN_SCHEMA_ID: { code: 'PF_UNKNOWN_SCHEMA_ID', disposition: 'dead-letter' },
+  SCHEMA_VIOLATION: { code: 'PF_SCHEMA_VIOLATION', disposition: 'dead-letter' },
+  MISSING_FIELD: { code: 'PF_MISSING_FIELD', disposition: 'dead-letter' },
+  INVALID_FIELD: { code: 'PF_INVALID_FIELD', disposition: 'dead-letter' },
+  UNKNOWN_SOURCE: { code: 'PF_UNKNOWN_SOURCE', disposition: 'dead-letter' },
+  MODEL_MISSING: { code: 'PF_MODEL_MISSING', disposition: 'dead-letter' },
+  INVALID_FEATURES: { code: 'PF_INVALID_FEATURES', disposition: 'dead-letter' },
+  /** PostgreSQL refused the row (SQLSTATE class 22 or 23), or its payload cannot go into a cold file. */
+  SINK_REJECTED: { code: 'PF_SINK_REJECTED', disposition: 'dead-letter' },
+  /**
+   * Something that is not a PipelineError was thrown while one record was handled (a
+   * TypeError, a RangeError such as a stack overflow on a deeply nested value, a library's
+   * own error): that record is dead-lettered instead of failing the chunk over and over.
+   */
+  RECORD_UNEXPECTED: { code: 'PF_RECORD_UNEXPECTED', disposition: 'dead-letter' },
+
+  // a dependency is unavailable: retried with backoff until it answers
+  REGISTRY_UNAVAILABLE: { code: 'PF_REGISTRY_UNAVAILABLE', disposition: 'retry' },
+  /** Kafka unreachable, a request timed out, or kafkajs gave up its own retries. */
+  KAFKA_UNAVAILABLE: { code: 'PF_KAFKA_UNAVAILABLE', disposition: 'retry' },
+  /** The consumer group is rebalancing: kafkajs rejoins and the chunk is replayed, unresolved. */
+  KAFKA_REBALANCE: { code: 'PF_KAFKA_REBALANCE', disposition: 'retry' },
+  /** PostgreSQL or the cold directory is unreachable or out of resources; the transaction rolled back. */
+  SINK_UNAVAILABLE: { code: 'PF_SINK_UNAVAILABLE', disposition: 'retry' },
+  /** COMMIT failed without an answer: the sink reconciles its cold files before the next batch. */
+  SINK_COMMIT_UNKNOWN: { code: 'PF_SINK_COMMIT_UNKNOWN', disposition: 'retry' },
+
+  // the process cannot run as configured
+  CONFIG_INVALID: { code: 'PF_CONFIG_INVALID', disposition: 'fatal' },
+  POLICY_INVALID: { code: 'PF_POLICY_INVALID', disposition: 'fatal' },
+  MODEL_INTEGRITY: { code: 'PF_MODEL_INTEGRITY', disposition: 'fatal' },
+  MODEL_LOAD: { code: 'PF_MODEL_LOAD', disposition: 'fatal' },
+  /** onnxruntime failed on validated input: the runtime is broken, not the record. */
+  INFERENCE_FAILED: { code: 'PF_INFERENCE_FAILED', disposition: 'fatal' },
+  /** Kafka refused something no retry fixes (a missing compression codec, authentication). */
+  KAFKA: { code: 'PF_KAFKA', disposition: 'fatal' },
+  /** PostgreSQL or the cold directory refuses the sink's work for good (missing table, permissions). */
+  SINK_FAILED: { code: 'PF_SINK_FAILED', disposition: 'fatal' },
+} as const satisfies Record<string, { code: `PF_${string}`; disposition: Disposition }>;
+
+type CodeTable = typeof CODE_TABLE;
+
+export const ErrorCodes = Object.freeze(
+  Object.fromEntries(Object.entries(CODE_TABLE).map(([name, entry]) => [name, entry.code])),
+) as { readonly [Name in keyof CodeTable]: CodeTable[Name]['code'] };
+
+export type ErrorCode = CodeTable[keyof CodeTable]['code'];
+
+const DISPOSITIONS: ReadonlyMap<string, Disposition> = new Map(
+  Object.values(CODE_TABLE).map((entry) => [entry.code, entry.disposition]),
+);
 
 export interface PipelineErrorOptions {
-  retriable?: boolean;
   cause?: unknown;
+  /** Context for the logs (the runner logs it with every dead letter); control flow never reads it. */
   details?: Record<string, unknown>;
 }
 
 export class PipelineError extends Error {
-  override readonly name = 'PipelineError';
+  override readonly name: string = 'PipelineError';
   readonly code: ErrorCode;
-  readonly retriable: boolean;
   readonly details: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, options: PipelineErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.retriable = options.retriable ?? false;
     this.details = options.details ?? {};
   }
 }
 
-/** True when the error is about one record's content: dead-letter it and go on. */
-export function isRecordError(error: unknown): error is PipelineError {
-  return error instanceof PipelineError && RECORD_CODES.has(error.code);
+/**
+ * What a failure does, from its code. Anything that is not a PipelineError is fatal: a
+ * failure nobody mapped is a bug, and a restart is safer than guessing. Per-record code
+ * turns such errors into dead letters first (see recordFailure).
+ */
+export function dispositionOf(error: unknown): Disposition {
+  return (error instanceof PipelineError && DISPOSITIONS.get(error.code)) || 'fatal';
+}
+
+/**
+ * For a catch around the handling of ONE record: the error to dead-letter that record
+ * with, or undefined when the failure is not the record's (retry or fatal: rethrow it and
+ * fail the chunk). A dead-letter PipelineError is returned as it is; anything that is not
+ * a PipelineError becomes RECORD_UNEXPECTED, naming the original error, so that one
+ * hostile record cannot stop a stage.
+ */
+export function recordFailure(error: unknown): PipelineError | undefined {
+  if (error instanceof PipelineError) return dispositionOf(error) === 'dead-letter' ? error : undefined;
+  return new PipelineError(ErrorCodes.RECORD_UNEXPECTED, `unexpected ${describe(error)}`, { cause: error });
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  try {
+    return `thrown ${typeof error}: ${String(error)}`;
+  } catch {
+    // an object without toString (Object.create(null)) cannot be turned into a string
+    return `thrown ${typeof error}`;
+  }
 }

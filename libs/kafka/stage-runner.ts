@@ -1,4 +1,4 @@
-import { isRecordError, PipelineError } from '@patternflow/errors';
+import { dispositionOf, PipelineError } from '@patternflow/errors';
 import { type StageMetrics, traceIdOf } from '@patternflow/observability';
 import {
   CompressionTypes,
@@ -13,6 +13,7 @@ import {
 import type { Logger } from 'pino';
 import { type BacklogLimit, createBacklogMonitor } from './backlog.ts';
 import { toDeadLetterMessage } from './dead-letter.ts';
+import { kafkaFailure } from './kafka-errors.ts';
 import { type InboundRecord, type OutboundMessage, type StageHandler, toInboundRecord } from './records.ts';
 
 export interface StageRunnerOptions {
@@ -34,7 +35,7 @@ export interface StageRunnerOptions {
   compression: 'none' | 'gzip';
   /** Pause while a downstream consumer group is this far behind on our output topics. */
   backlog?: BacklogLimit;
-  /** Retries of a retriable failure back off from this delay, doubling up to maxRetryDelayMs. */
+  /** Retries of a failure whose disposition is 'retry' back off from this delay, doubling up to maxRetryDelayMs. */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
   now?: () => number;
@@ -45,7 +46,7 @@ export interface StageRunner {
   /** Finishes the chunk in flight, commits what was acknowledged, leaves the group. */
   stop(): Promise<void>;
   isReady(): boolean;
-  /** Settles when the runner fails for good (a non-retriable, non-record error): exit non-zero. */
+  /** Settles when the runner fails for good (a fatal failure, see libs/errors): exit non-zero. */
   readonly failed: Promise<Error>;
 }
 
@@ -80,7 +81,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     allowAutoTopicCreation: false,
     // Murmur2 on the key, as Java clients do: one record id always lands on one partition.
     createPartitioner: Partitioners.DefaultPartitioner,
-    // Bounded, so that an output that stays unavailable surfaces as a retriable error and
+    // Bounded, so that an output that stays unavailable surfaces as KAFKA_UNAVAILABLE and
     // the runner pauses the consumer and retries the chunk with backoff (heartbeating).
     // A resend after a failure can duplicate records: at-least-once, absorbed by the sink.
     retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5000 },
@@ -151,7 +152,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     }
   }
 
-  /** Handles one chunk and delivers its output; retries retriable failures until stopped. */
+  /** Handles one chunk and delivers its output; retries 'retry' failures until stopped. */
   async function processChunk(records: InboundRecord[], payload: EachBatchPayload): Promise<void> {
     const retryReason = `retrying:${payload.batch.topic}:${payload.batch.partition}`;
     try {
@@ -205,20 +206,17 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
         return;
       } catch (error) {
         clearInterval(heartbeats);
-        if (isRecordError(error)) {
+        const failure = kafkaFailure(error) ?? error;
+        if (!(failure instanceof PipelineError) || dispositionOf(failure) === 'fatal') throw error;
+        if (dispositionOf(failure) === 'dead-letter') {
           // A handler must dead-letter bad records itself; one escaping means it could not
-          // tell which record was bad, which is a bug, not bad input.
-          throw new PipelineError(
-            error.code,
-            `handler threw a record error for a whole chunk: ${error.message}`,
-            {
-              cause: error,
-            },
-          );
+          // tell which record was bad, which is a bug, not bad input: a plain Error, fatal.
+          throw new Error(`handler threw a record error for a whole chunk: ${failure.message}`, {
+            cause: failure,
+          });
         }
-        if (!isRetriable(error)) throw error;
         attempt += 1;
-        const reason = error instanceof PipelineError ? error.code : kafkaErrorName(error);
+        const reason = failure.code;
         metrics.retries.inc({ reason });
         // Stop fetching while the output is unavailable, but keep heartbeating so the
         // group does not rebalance a partition that is merely waiting.
@@ -308,9 +306,11 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
           try {
             await eachBatch(payload);
           } catch (error) {
-            if (!isRetriable(error) && !isKafkaRebalance(error)) {
-              logger.error({ err: error }, 'non-retriable failure; the stage stops');
-              failWith(error as Error);
+            // kafkajs gets its own error back: it decides how to rejoin or restart.
+            const failure = kafkaFailure(error) ?? error;
+            if (dispositionOf(failure) === 'fatal') {
+              logger.error({ err: failure }, 'non-retriable failure; the stage stops');
+              failWith(failure as Error);
             }
             throw error;
           }
@@ -328,30 +328,4 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       await producer.disconnect();
     },
   };
-}
-
-function isRetriable(error: unknown): boolean {
-  if (error instanceof PipelineError) return error.retriable;
-  const kafkaError = error as { retriable?: boolean; name?: string };
-  if (kafkaError?.retriable === true) return true;
-  return (
-    kafkaError?.name === 'KafkaJSNumberOfRetriesExceeded' ||
-    kafkaError?.name === 'KafkaJSConnectionError' ||
-    kafkaError?.name === 'KafkaJSRequestTimeoutError'
-  );
-}
-
-function isKafkaRebalance(error: unknown): boolean {
-  const type = (error as { type?: string })?.type;
-  return (
-    type === 'REBALANCE_IN_PROGRESS' ||
-    type === 'NOT_COORDINATOR_FOR_GROUP' ||
-    type === 'ILLEGAL_GENERATION' ||
-    // the session expired while a chunk waited: kafkajs rejoins and the chunk is replayed
-    type === 'UNKNOWN_MEMBER_ID'
-  );
-}
-
-function kafkaErrorName(error: unknown): string {
-  return (error as { type?: string; name?: string })?.type ?? (error as Error)?.name ?? 'unknown';
 }

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, isRecordError, PipelineError } from '@patternflow/errors';
+import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { NormalizedPattern } from '@patternflow/records';
 import { extractFeatures, featureNames } from '@patternflow/sources';
 import * as ort from 'onnxruntime-node';
@@ -389,7 +389,7 @@ export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<Mo
         group.indexes.push(i);
         group.rows.push(values);
       } catch (err) {
-        if (!isRecordError(err)) throw err;
+        if (!(err instanceof PipelineError) || dispositionOf(err) !== 'dead-letter') throw err;
         outcomes[i] = { ok: false, error: err };
       }
     });

@@ -4,6 +4,12 @@
  * @kafkajs/confluent-schema-registry; this module maps its failures to PipelineErrors.
  */
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+// The package's index does not re-export its error classes; this file is where they live
+// (the same path in 3.x and 4.x).
+import {
+  ConfluentSchemaRegistryCompatibilityError,
+  ConfluentSchemaRegistryError,
+} from '@kafkajs/confluent-schema-registry/dist/errors.js';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import { isAvroType } from './avro.ts';
 
@@ -25,6 +31,10 @@ const statusOf = (error: unknown): number | undefined =>
     ? (error as ResponseErrorLike).status
     : undefined;
 
+/** The library's own "not found": exactly its base class (its subclasses mean other things). */
+const isNotFound = (error: unknown): boolean =>
+  error instanceof ConfluentSchemaRegistryError && error.constructor === ConfluentSchemaRegistryError;
+
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 function unavailable(url: string, what: string, error: unknown): PipelineError {
@@ -32,7 +42,7 @@ function unavailable(url: string, what: string, error: unknown): PipelineError {
   return new PipelineError(
     ErrorCodes.REGISTRY_UNAVAILABLE,
     `schema registry ${url} failed to ${what}: ${messageOf(error)}`,
-    { retriable: true, cause: error, details: { url, status } },
+    { cause: error, details: { url, status } },
   );
 }
 
@@ -87,16 +97,14 @@ export function confluentRegistryClient(url: string): RegistryClient {
       } catch (error) {
         // The library turns the registry's 404 ("subject or schema not found") into its
         // base error class, without a status; anything else is a transport failure.
-        if (!(error instanceof Error) || error.name !== 'ConfluentSchemaRegistryError') {
-          throw unavailable(url, `look up a schema under ${subject}`, error);
-        }
+        if (!isNotFound(error)) throw unavailable(url, `look up a schema under ${subject}`, error);
       }
       try {
         const { id } = await registry.register(schema as never, { subject });
         return id;
       } catch (error) {
         const status = statusOf(error);
-        if (error instanceof Error && error.name === 'ConfluentSchemaRegistryCompatibilityError') {
+        if (error instanceof ConfluentSchemaRegistryCompatibilityError) {
           // Two stages registering the same schema at once (the tagger its output, the
           // router that output as its input): the loser sees the subject before the
           // winner set its level. The schema is then there to be looked up.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { RegistryClient } from './client.ts';
 import { createCodecOnClient } from './codec.ts';
 import { isConfluentFramed } from './wire.ts';
@@ -184,13 +184,13 @@ describe('schema codec (in-memory registry)', () => {
     await rejectsWith(decoder.decode(garbage), ErrorCodes.VALUE_NOT_DECODABLE);
   });
 
-  test('an unknown id is UNKNOWN_SCHEMA_ID, not retriable, with the id', async () => {
+  test('an unknown id is UNKNOWN_SCHEMA_ID, dead-lettered not retried, with the id', async () => {
     const decoder = createCodecOnClient(memoryRegistry().client).decoderFor(paymentV1);
     const framed = Buffer.from([0, 0, 0, 0x30, 0x39, 2]);
     await assert.rejects(decoder.decode(framed), (error: unknown) => {
       assert.ok(error instanceof PipelineError);
       assert.equal(error.code, ErrorCodes.UNKNOWN_SCHEMA_ID);
-      assert.equal(error.retriable, false);
+      assert.equal(dispositionOf(error), 'dead-letter');
       assert.equal(error.details.schemaId, 12345);
       return true;
     });
@@ -208,14 +208,12 @@ describe('schema codec (in-memory registry)', () => {
     const registry = memoryRegistry();
     const codec = createCodecOnClient(registry.client);
     const buffer = (await codec.encoderFor('t-value', paymentV1)).encode(payment);
-    registry.failWith(
-      new PipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, 'connect ECONNREFUSED', { retriable: true }),
-    );
+    registry.failWith(new PipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, 'connect ECONNREFUSED'));
     const decoder = codec.decoderFor(paymentV1);
     await assert.rejects(decoder.decode(buffer), (error: unknown) => {
       assert.ok(error instanceof PipelineError);
       assert.equal(error.code, ErrorCodes.REGISTRY_UNAVAILABLE);
-      assert.equal(error.retriable, true);
+      assert.equal(dispositionOf(error), 'retry');
       return true;
     });
     registry.failWith(undefined);

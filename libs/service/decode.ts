@@ -1,4 +1,4 @@
-import { ErrorCodes, isRecordError, PipelineError } from '@patternflow/errors';
+import { ErrorCodes, PipelineError, recordFailure } from '@patternflow/errors';
 import type { DeadLetter, InboundRecord } from '@patternflow/kafka';
 import type { SchemaDecoder } from '@patternflow/registry';
 
@@ -9,7 +9,8 @@ export interface Decoded<T> {
 
 /**
  * Decodes a chunk of Confluent-framed Avro records. A record that cannot be decoded is
- * dead-lettered with the codec's reason; a registry outage fails the chunk (retried).
+ * dead-lettered with the codec's reason (or RECORD_UNEXPECTED when the decoder trips over
+ * it); a registry outage fails the chunk (retried).
  */
 export async function decodeRecords<T>(
   records: readonly InboundRecord[],
@@ -23,8 +24,9 @@ export async function decodeRecords<T>(
       const { value } = await decoder.decode(record.value);
       decoded.push({ record, value: value as T });
     } catch (error) {
-      if (!isRecordError(error)) throw error;
-      deadLetters.push({ record, error });
+      const failure = recordFailure(error);
+      if (failure === undefined) throw error;
+      deadLetters.push({ record, error: failure });
     }
   }
   return { decoded, deadLetters };

@@ -18,6 +18,7 @@ import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { RoutedPattern } from '@patternflow/records';
 import pg from 'pg';
 import { createSinkStore } from '../../services/sink/src/cold-storage.ts';
+import { SinkCommitUnknownError } from '../../services/sink/src/sink-errors.ts';
 import { stack } from '../helpers/stack.ts';
 
 const DAY1 = Date.UTC(2026, 10, 24, 22, 0);
@@ -74,8 +75,8 @@ function listFiles(dir: string): string[] {
     .sort();
 }
 
-/** Ids in all final cold files of the default instance ("sink"), with repetitions, sorted. */
-function coldIds(dir: string): string[] {
+/** Every line of all final cold files of the default instance ("sink"), parsed. */
+function coldRecords(dir: string): Array<Omit<RoutedPattern, 'payload'> & { payload: unknown }> {
   return listFiles(dir)
     .filter((f) => /\/part-sink-\d{13}-[0-9a-f]{8}\.ndjson\.gz$/.test(f))
     .flatMap((f) =>
@@ -83,8 +84,14 @@ function coldIds(dir: string): string[] {
         .toString('utf8')
         .split('\n')
         .filter((l) => l !== '')
-        .map((l) => (JSON.parse(l) as RoutedPattern).id),
-    )
+        .map((l) => JSON.parse(l)),
+    );
+}
+
+/** Ids in all final cold files of the default instance ("sink"), with repetitions, sorted. */
+function coldIds(dir: string): string[] {
+  return coldRecords(dir)
+    .map((r) => r.id)
     .sort();
 }
 
@@ -125,6 +132,13 @@ if (process.env.PF_COLD_CRASH_CHILD) {
       for (const f of r1.coldFiles)
         assert.match(f, /^lane=bulk\/date=2026-11-2[45]\/part-sink-\d{13}-[0-9a-f]{8}\.ndjson\.gz$/);
       assert.deepEqual(coldIds(coldDir), ['b1', 'b2', 'b3']);
+      for (const line of coldRecords(coldDir)) {
+        assert.deepEqual(
+          line.payload,
+          { bytes: 512 },
+          'the payload is a JSON value, not a string holding JSON',
+        );
+      }
 
       // Replay: nothing new, so no new file.
       const r2 = await store.writeBatch(first);
@@ -154,6 +168,25 @@ if (process.env.PF_COLD_CRASH_CHILD) {
       );
     });
 
+    test('a bulk record whose payload is not JSON is SINK_REJECTED and leaves no row and no file', async (t) => {
+      const { pool, coldDir } = await sandbox(t);
+      const store = createSinkStore({ pool, coldDir });
+      await store.migrate();
+      const bad = { ...routed('nj1', 'bulk'), payload: '{"bytes":' };
+      await assert.rejects(store.writeBatch([routed('ok1', 'bulk'), bad]), (e: unknown) => {
+        assert.ok(e instanceof PipelineError);
+        assert.equal(e.code, ErrorCodes.SINK_REJECTED, e.message);
+        return true;
+      });
+      assert.equal(await rowCount(pool), 0);
+      assert.deepEqual(listFiles(coldDir), [], 'no file holds a broken line');
+      // The sink handler then writes the records one by one: the good one lands, in a valid file.
+      await store.writeBatch([routed('ok1', 'bulk')]);
+      await assert.rejects(store.writeBatch([bad]), { code: ErrorCodes.SINK_REJECTED });
+      assert.deepEqual(coldIds(coldDir), ['ok1']);
+      assert.deepEqual(coldRecords(coldDir)[0]!.payload, { bytes: 512 });
+    });
+
     test('a failure after the rename, before COMMIT, rolls back and removes the files; a retry writes them once', async (t) => {
       const { pool, coldDir } = await sandbox(t);
       let failNext = true;
@@ -173,9 +206,9 @@ if (process.env.PF_COLD_CRASH_CHILD) {
       const records = [routed('x1', 'bulk'), routed('x2', 'bulk'), routed('x3', 'standard')];
       await assert.rejects(store.writeBatch(records), (e: unknown) => {
         assert.ok(e instanceof PipelineError);
-        assert.equal(e.code, ErrorCodes.SINK_WRITE);
-        assert.equal(e.retriable, true);
-        assert.equal(e.details.commitOutcome, 'rolled_back');
+        // retried, and rolled back (not a COMMIT of unknown outcome)
+        assert.equal(e.code, ErrorCodes.SINK_UNAVAILABLE);
+        assert.equal(e.details.nodeCode, 'EIO');
         return true;
       });
       assert.equal(await rowCount(pool), 0);
@@ -271,9 +304,9 @@ if (process.env.PF_COLD_CRASH_CHILD) {
       );
       const doomed = { ...routed('u1', 'bulk'), tenant: 'fail-at-commit' };
       await assert.rejects(store.writeBatch([doomed]), (e: unknown) => {
-        assert.ok(e instanceof PipelineError);
-        assert.equal(e.details.commitOutcome, 'unknown');
-        assert.equal(e.retriable, true);
+        assert.ok(e instanceof SinkCommitUnknownError);
+        assert.equal(e.code, ErrorCodes.SINK_COMMIT_UNKNOWN);
+        assert.match(e.transactionId ?? '', /^\d+$/, 'it names its transaction');
         return true;
       });
       assert.deepEqual(

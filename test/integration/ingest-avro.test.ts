@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { ErrorCodes, isRecordError, PipelineError } from '@patternflow/errors';
+import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import { topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
 import type { SourceAdapter } from '@patternflow/sources';
@@ -105,7 +105,7 @@ describe('ingest decoder: Confluent-framed Avro from a standard serializer, real
     await assert.rejects(decode({ topic, value, timestamp: 1 }), (error: unknown) => {
       assert.ok(error instanceof PipelineError);
       assert.equal(error.code, ErrorCodes.UNKNOWN_SCHEMA_ID);
-      assert.ok(isRecordError(error));
+      assert.equal(dispositionOf(error), 'dead-letter');
       assert.equal(error.details.schemaId, 0x7ffffff0);
       return true;
     });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import { createSchemaCodec, isConfluentFramed } from '@patternflow/registry';
 import { stack, uniqueName } from '../helpers/stack.ts';
 
@@ -97,14 +97,14 @@ describe('schema codec against the real Apicurio registry', () => {
     await assert.rejects(
       codec.decoderFor(orderV1).decode(framed),
       assertPipelineError(ErrorCodes.UNKNOWN_SCHEMA_ID, (error) => {
-        assert.equal(error.retriable, false);
+        assert.equal(dispositionOf(error), 'dead-letter');
         assert.equal(error.details.schemaId, missingId);
         assert.match(error.message, /2000000000/);
       }),
     );
   });
 
-  test('an unreachable registry or a wrong base path is REGISTRY_UNAVAILABLE, retriable', async (t) => {
+  test('an unreachable registry or a wrong base path is REGISTRY_UNAVAILABLE, retried', async (t) => {
     const subject = subjectFor(t);
     const id = await codec.register(subject, orderV1);
     const framed = (await codec.encoderFor(subject, orderV1)).encode(order);
@@ -112,13 +112,17 @@ describe('schema codec against the real Apicurio registry', () => {
     const refused = createSchemaCodec({ url: 'http://127.0.0.1:1/apis/ccompat/v7' });
     await assert.rejects(
       refused.decoderFor(orderV1).decode(framed),
-      assertPipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, (error) => assert.equal(error.retriable, true)),
+      assertPipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, (error) =>
+        assert.equal(dispositionOf(error), 'retry'),
+      ),
     );
     // Every path of a wrong base URL answers 404; that must not read as "unknown id".
     const wrongPath = createSchemaCodec({ url: stack.registryUrl.replace('/ccompat/v7', '/nothing/v7') });
     await assert.rejects(
       wrongPath.decoderFor(orderV1).decode(framed),
-      assertPipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, (error) => assert.equal(error.retriable, true)),
+      assertPipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, (error) =>
+        assert.equal(dispositionOf(error), 'retry'),
+      ),
     );
   });
 

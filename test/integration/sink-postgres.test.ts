@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { type ErrorCode, ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { RoutedPattern } from '@patternflow/records';
 import pg from 'pg';
 import { createPostgresWriter } from '../../services/sink/src/postgres-writer.ts';
@@ -67,10 +67,11 @@ async function count(pool: pg.Pool, table = 'patterns'): Promise<number> {
   return Number(res.rows[0]?.n);
 }
 
+/** Awaits a sink failure with `code`; `cause` is the SQLSTATE or Node error code behind it. */
 async function expectSinkError(
   promise: Promise<unknown>,
-  retriable: boolean,
-  code?: string,
+  code: ErrorCode,
+  cause?: { sqlstate: string } | { nodeCode: string },
 ): Promise<PipelineError> {
   let caught: unknown;
   try {
@@ -79,9 +80,11 @@ async function expectSinkError(
     caught = err;
   }
   assert.ok(caught instanceof PipelineError, `expected a PipelineError, got ${String(caught)}`);
-  assert.equal(caught.code, ErrorCodes.SINK_WRITE);
-  assert.equal(caught.retriable, retriable, caught.message);
-  if (code !== undefined) assert.equal(caught.details.code, code);
+  assert.equal(caught.code, code, caught.message);
+  if (cause !== undefined) {
+    for (const [key, value] of Object.entries(cause))
+      assert.equal(caught.details[key], value, caught.message);
+  }
   return caught;
 }
 
@@ -176,19 +179,7 @@ describe('postgres writer', () => {
     assert.ok(row.written_at instanceof Date);
   });
 
-  test("insertMode 'values' chunks under the 65535 bind-parameter limit and stays idempotent", async (t) => {
-    const { pool } = await schemaPool(t);
-    const writer = createPostgresWriter({ pool, insertMode: 'values' });
-    await writer.migrate();
-    const big = batch('v', 3100); // 3100 × 22 parameters > 65535: needs two statements
-    const r1 = await writer.writeBatch(big);
-    assert.equal(r1.inserted, 3100);
-    const r2 = await writer.writeBatch([...big.slice(0, 3000), routed('v-new')]);
-    assert.deepEqual([r2.inserted, r2.duplicates, r2.insertedIds], [1, 3000, ['v-new']]);
-    assert.equal(await count(pool), 3101);
-  });
-
-  test('connection refused is a retriable SINK_WRITE', async () => {
+  test('connection refused is SINK_UNAVAILABLE (retried)', async () => {
     const pool = new pg.Pool({
       host: '127.0.0.1',
       port: 1,
@@ -199,8 +190,8 @@ describe('postgres writer', () => {
     try {
       const err = await expectSinkError(
         createPostgresWriter({ pool }).writeBatch([routed('x')]),
-        true,
-        'ECONNREFUSED',
+        ErrorCodes.SINK_UNAVAILABLE,
+        { nodeCode: 'ECONNREFUSED' },
       );
       assert.equal(err.details.phase, 'connect');
     } finally {
@@ -208,26 +199,28 @@ describe('postgres writer', () => {
     }
   });
 
-  test('a data error (payload that is not JSON) is non-retriable, names the SQLSTATE, and writes nothing', async (t) => {
+  test('a data error (payload that is not JSON) is SINK_REJECTED, names the SQLSTATE, and writes nothing', async (t) => {
     const { pool } = await schemaPool(t);
     const writer = createPostgresWriter({ pool });
     await writer.migrate();
     const err = await expectSinkError(
       writer.writeBatch([routed('good'), routed('bad', { payload: '{not json' })]),
-      false,
-      '22P02',
+      ErrorCodes.SINK_REJECTED,
+      { sqlstate: '22P02' },
     );
     assert.match(err.message, /invalid input syntax for type json/);
-    assert.equal(err.details.commitOutcome, 'rolled_back');
+    assert.match(err.message, /SQLSTATE 22P02/);
     assert.equal(await count(pool), 0, 'the whole batch rolled back');
   });
 
-  test('a missing table (migrate never ran) is non-retriable', async (t) => {
+  test('a missing table (migrate never ran) is SINK_FAILED (fatal)', async (t) => {
     const { pool } = await schemaPool(t);
-    await expectSinkError(createPostgresWriter({ pool }).writeBatch([routed('x')]), false, '42P01');
+    await expectSinkError(createPostgresWriter({ pool }).writeBatch([routed('x')]), ErrorCodes.SINK_FAILED, {
+      sqlstate: '42P01',
+    });
   });
 
-  test('the backend terminated by an admin mid-transaction is retriable and commits nothing', async (t) => {
+  test('the backend terminated by an admin mid-transaction is SINK_UNAVAILABLE and commits nothing', async (t) => {
     const { pool } = await schemaPool(t);
     const writer = createPostgresWriter({ pool });
     await writer.migrate();
@@ -259,9 +252,9 @@ describe('postgres writer', () => {
           discarded = true;
         },
       }),
-      true,
+      ErrorCodes.SINK_UNAVAILABLE,
     );
-    assert.equal(err.details.commitOutcome, 'rolled_back');
+    assert.equal(err.details.phase, 'work', 'failed before COMMIT: rolled back, not of unknown outcome');
     assert.ok(discarded, 'cold files discarded');
     assert.equal(await count(pool), 0);
     assert.equal((await writer.writeBatch([routed('k-1'), routed('k-2')])).inserted, 2, 'a retry succeeds');

@@ -161,7 +161,7 @@ describe('stage runner against the real broker', () => {
     const options = runnerOptions(kafka, topics, async (records) => {
       if (failuresLeft > 0) {
         failuresLeft -= 1;
-        throw new PipelineError(ErrorCodes.SINK_WRITE, 'store unavailable', { retriable: true });
+        throw new PipelineError(ErrorCodes.SINK_UNAVAILABLE, 'store unavailable');
       }
       return relay(records);
     });
@@ -244,7 +244,7 @@ describe('stage runner: rebalance during a retry', () => {
     const relay = upperCaseUnlessBad(topics.output);
     const handler: StageHandler = async (records) => {
       if (!outputAvailable) {
-        throw new PipelineError(ErrorCodes.SINK_WRITE, 'store unavailable', { retriable: true });
+        throw new PipelineError(ErrorCodes.SINK_UNAVAILABLE, 'store unavailable');
       }
       return relay(records);
     };

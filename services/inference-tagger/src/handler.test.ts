@@ -156,3 +156,91 @@ test('a row the runtime refuses is dead-lettered with the runtime error', async 
   assert.equal(result.messages.length, 0);
   assert.match(result.deadLetters[0]!.error.message, /expected 12 features/);
 });
+
+test('whatever throws while one record is handled dead-letters that record alone (PF_RECORD_UNEXPECTED)', async () => {
+  const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
+    maxSize: 10,
+    lingerMs: 1,
+    run: async (rows) =>
+      rows.map(() => ({
+        ok: true,
+        prediction: { label: 'fraud', score: 0.8, scores: {}, modelName: 'm', modelVersion: '1' },
+      })),
+  });
+  const handler = createTagHandler({
+    // "garbage" makes the decoder itself trip (as an avsc bug would)
+    decoder: {
+      async decode(buffer) {
+        if (buffer.toString() === 'garbage') throw new RangeError('invalid array length');
+        return decoder.decode(buffer);
+      },
+    },
+    fullDecoder: decoder,
+    encoder,
+    // the record "bad-frame" cannot be framed: its output fails schema validation
+    extender: {
+      ...extender,
+      extend: (frame, appended) => {
+        if (frame.toString().startsWith('bad-frame')) {
+          throw new PipelineError(ErrorCodes.SCHEMA_VIOLATION, 'inference.score is not a double');
+        }
+        return extender.extend(frame, appended);
+      },
+    },
+    taggedTopic: 'patterns.tagged',
+    extractFeatures: (record) => {
+      if (record.id === 'typo') throw new TypeError("Cannot read properties of undefined (reading 'amount')");
+      return { modelKey: record.source, values: new Float32Array([1]) };
+    },
+    hasModel: () => true,
+    inference,
+  });
+  const result = await handler([
+    inbound('a:payments', 0),
+    inbound('typo:payments', 1),
+    inbound('garbage', 2),
+    inbound('bad-frame:payments', 3),
+    inbound('b:payments', 4),
+  ]);
+  assert.deepEqual(
+    result.messages.map((m) => m.key),
+    ['a', 'b'],
+  );
+  assert.deepEqual(
+    result.deadLetters.map((d) => [d.record.offset, d.error.code]),
+    [
+      ['2', ErrorCodes.RECORD_UNEXPECTED],
+      ['1', ErrorCodes.RECORD_UNEXPECTED],
+      ['3', ErrorCodes.SCHEMA_VIOLATION],
+    ],
+  );
+  assert.match(result.deadLetters[0]!.error.message, /RangeError: invalid array length/);
+  assert.match(result.deadLetters[1]!.error.message, /TypeError: Cannot read properties of undefined/);
+});
+
+test('a dependency failure while handling a record still fails the whole chunk (retried)', async () => {
+  const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
+    maxSize: 10,
+    lingerMs: 1,
+    run: async (rows) =>
+      rows.map(() => ({ ok: false, error: new PipelineError(ErrorCodes.INVALID_FEATURES, 'x') })),
+  });
+  const handler = createTagHandler({
+    decoder: {
+      async decode() {
+        throw new PipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, 'registry down');
+      },
+    },
+    fullDecoder: decoder,
+    encoder,
+    extender,
+    taggedTopic: 'patterns.tagged',
+    extractFeatures: () => ({ modelKey: 'payments', values: new Float32Array(1) }),
+    hasModel: () => true,
+    inference,
+  });
+  await assert.rejects(
+    handler([inbound('a:payments', 0)]),
+    (error: unknown) => error instanceof PipelineError && error.code === ErrorCodes.REGISTRY_UNAVAILABLE,
+  );
+});

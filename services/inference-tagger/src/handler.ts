@@ -1,4 +1,4 @@
-import { ErrorCodes, isRecordError, PipelineError } from '@patternflow/errors';
+import { ErrorCodes, PipelineError, recordFailure } from '@patternflow/errors';
 import type { DeadLetter, InboundRecord, OutboundMessage, StageHandler } from '@patternflow/kafka';
 import type { PredictionOutcome } from '@patternflow/models';
 import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
@@ -21,7 +21,8 @@ export function featureViewSchema(normalizedSchema: Record<string, unknown>): Re
 /**
  * Normalized records → tagged records. Features are computed and checked per record, so
  * one record with bad features or without a model is dead-lettered alone; the rest of
- * the chunk goes to the model in one micro-batch.
+ * the chunk goes to the model in one micro-batch. Whatever throws while one record is
+ * handled (feature extraction, framing the output) dead-letters that record alone.
  */
 export function createTagHandler(deps: {
   /** Reads what features need (featureViewSchema: everything but the payload). */
@@ -56,8 +57,9 @@ export function createTagHandler(deps: {
         ready.push(item);
         rows.push(row);
       } catch (error) {
-        if (!isRecordError(error)) throw error;
-        deadLetters.push({ record: item.record, error } satisfies DeadLetter);
+        const failure = recordFailure(error);
+        if (failure === undefined) throw error;
+        deadLetters.push({ record: item.record, error: failure } satisfies DeadLetter);
       }
     }
     const outcomes = await deps.inference.submit(rows);
@@ -79,17 +81,21 @@ export function createTagHandler(deps: {
         model_version: prediction.modelVersion,
         inferred_at: inferredAt,
       };
-      let framed = deps.extender.extend(record.value!, { inference });
-      if (framed === undefined) {
-        try {
-          const full = (await deps.fullDecoder.decode(record.value!)).value as NormalizedPattern;
-          framed = deps.encoder.encode({ ...full, inference } satisfies TaggedPattern);
-        } catch (error) {
-          // Readable for the features but not as a whole record: this record alone is bad.
-          if (!isRecordError(error)) throw error;
-          deadLetters.push({ record, error });
-          continue;
-        }
+      let framed: Buffer;
+      try {
+        framed =
+          deps.extender.extend(record.value!, { inference }) ??
+          // Another schema version: decode the whole record (readable for the features
+          // does not mean readable as a whole: then this record alone is bad).
+          deps.encoder.encode({
+            ...((await deps.fullDecoder.decode(record.value!)).value as NormalizedPattern),
+            inference,
+          } satisfies TaggedPattern);
+      } catch (error) {
+        const failure = recordFailure(error);
+        if (failure === undefined) throw error;
+        deadLetters.push({ record, error: failure });
+        continue;
       }
       messages.push({
         topic: deps.taggedTopic,

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { InboundRecord } from '@patternflow/kafka';
 import { parseTraceparent } from '@patternflow/observability';
 import type { NormalizedPattern } from '@patternflow/records';
 import { createIngestHandler } from './handler.ts';
+import { createIngestDecoder } from './ingest.ts';
 
 const inbound = (value: string, headers: Record<string, string> = {}): InboundRecord => ({
   topic: 'patterns.ingest.payments',
@@ -19,8 +20,7 @@ const inbound = (value: string, headers: Record<string, string> = {}): InboundRe
 const decode = async ({ value, timestamp }: { value: Buffer | null; timestamp: number }) => {
   const text = String(value);
   if (text === 'bad') throw new PipelineError(ErrorCodes.VALUE_NOT_DECODABLE, 'not JSON');
-  if (text === 'down')
-    throw new PipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, 'registry down', { retriable: true });
+  if (text === 'down') throw new PipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, 'registry down');
   return { id: `id-${text}`, source: 'payments', ingest_time: timestamp } as NormalizedPattern;
 };
 
@@ -56,5 +56,78 @@ test('valid records go to the normalized topic keyed by id with a new span; bad 
 
 test('a registry outage fails the chunk (to be retried), it does not dead-letter the record', async () => {
   const handler = createIngestHandler({ decode, encoder, normalizedTopic: 'patterns.normalized' });
-  await assert.rejects(handler([inbound('down')]), (error: PipelineError) => error.retriable);
+  await assert.rejects(
+    handler([inbound('down')]),
+    (error: PipelineError) => dispositionOf(error) === 'retry',
+  );
+});
+
+test('a record that makes the decoder throw something unexpected is dead-lettered as PF_RECORD_UNEXPECTED', async () => {
+  const handler = createIngestHandler({
+    decode: async (input) => {
+      if (String(input.value) === 'hostile')
+        throw new TypeError("Cannot read properties of null (reading 'id')");
+      return decode(input);
+    },
+    encoder,
+    normalizedTopic: 'patterns.normalized',
+  });
+  const result = await handler([inbound('x'), inbound('hostile'), inbound('y')]);
+  assert.deepEqual(
+    result.messages.map((m) => m.key),
+    ['id-x', 'id-y'],
+  );
+  assert.equal(result.deadLetters.length, 1);
+  const [dead] = result.deadLetters;
+  assert.equal(dead!.error.code, ErrorCodes.RECORD_UNEXPECTED);
+  assert.match(dead!.error.message, /TypeError: Cannot read properties of null/);
+  assert.ok(dead!.error.cause instanceof TypeError);
+});
+
+test('regression: a JSON value nested 100 000 levels deep is dead-lettered, it no longer escapes the handler as a RangeError', async () => {
+  // The real decoder: JSON.parse copes with the depth, but describing the bad value for the
+  // error message recursed until the stack overflowed, and the RangeError failed the whole
+  // chunk, forever (a crash loop on one record).
+  const decodeIngest = createIngestDecoder({
+    adapters: new Map([
+      [
+        'payments',
+        {
+          source: 'payments',
+          rawSchema: { type: 'record', name: 'P', fields: [{ name: 'id', type: 'string' }] },
+          normalize: (raw) => ({
+            id: raw.id as string,
+            source: 'payments',
+            kind: 'k',
+            event_time: 1,
+            tenant: 't',
+            tier: 'free',
+            region: 'eu-west',
+            attributes: {},
+          }),
+        },
+      ],
+    ]),
+    codec: { decoderFor: () => ({ decode: async () => assert.fail('not Avro') }) },
+    maxValueBytes: 1024 * 1024,
+  });
+  const handler = createIngestHandler({
+    decode: decodeIngest,
+    encoder,
+    normalizedTopic: 'patterns.normalized',
+  });
+  const depth = 100_000;
+  const deepArray = `${'['.repeat(depth)}${']'.repeat(depth)}`;
+  const deepObject = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+  const result = await handler([inbound(deepArray), inbound(deepObject), inbound('{"id":"fine"}')]);
+  assert.deepEqual(
+    result.deadLetters.map((d) => d.error.code),
+    [ErrorCodes.RECORD_UNEXPECTED, ErrorCodes.MISSING_FIELD],
+  );
+  assert.match(result.deadLetters[0]!.error.message, /RangeError: Maximum call stack size exceeded/);
+  assert.deepEqual(
+    result.messages.map((m) => m.key),
+    ['fine'],
+    'the records around it are not affected',
+  );
 });

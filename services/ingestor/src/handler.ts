@@ -1,4 +1,4 @@
-import { isRecordError } from '@patternflow/errors';
+import { recordFailure } from '@patternflow/errors';
 import type { DeadLetter, OutboundMessage, StageHandler } from '@patternflow/kafka';
 import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
 import type { SchemaEncoder } from '@patternflow/registry';
@@ -7,8 +7,9 @@ import type { IngestDecoder } from './ingest.ts';
 /**
  * Ingest records → canonical records on the normalized topic, keyed by record id so that
  * every later stage sees one id's records in order. Bad input is dead-lettered one
- * record at a time; everything else that fails (registry down) fails the whole chunk,
- * which the runner retries.
+ * record at a time, and so is a record that makes the decoder throw something unexpected
+ * (RECORD_UNEXPECTED); a dependency's failure (registry down) fails the whole chunk, which
+ * the runner retries.
  */
 export function createIngestHandler(deps: {
   decode: IngestDecoder;
@@ -36,8 +37,9 @@ export function createIngestHandler(deps: {
           },
         });
       } catch (error) {
-        if (!isRecordError(error)) throw error;
-        deadLetters.push({ record, error });
+        const failure = recordFailure(error);
+        if (failure === undefined) throw error;
+        deadLetters.push({ record, error: failure });
       }
     }
     return { messages, deadLetters };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ErrorCodes, isRecordError, PipelineError } from '@patternflow/errors';
+import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import { type NormalizedPattern, topicNames } from '@patternflow/records';
 import type { SchemaCodec, SchemaDecoder } from '@patternflow/registry';
 import type { SourceAdapter } from '@patternflow/sources';
@@ -87,9 +87,7 @@ function fakeCodec(writers: Record<number, object>) {
         async decode(buffer) {
           const schemaId = buffer.readInt32BE(1);
           if (schemaId === 503) {
-            throw new PipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, 'registry answered 503', {
-              retriable: true,
-            });
+            throw new PipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, 'registry answered 503');
           }
           const writerSchema = writers[schemaId];
           if (writerSchema === undefined) {
@@ -234,7 +232,7 @@ describe('ingest decoder: every bad record is a specific record error', () => {
       ErrorCodes.UNKNOWN_SOURCE,
       /'nope'/,
     );
-    assert.ok(isRecordError(unknown));
+    assert.equal(dispositionOf(unknown), 'dead-letter');
     await rejectsWith(
       decode({ topic: 'patterns.normalized', value: json(event), timestamp: 1 }),
       ErrorCodes.UNKNOWN_SOURCE,
@@ -372,13 +370,12 @@ describe('ingest decoder: every bad record is a specific record error', () => {
       decode({ topic, value: framed(8, demoSchema, event), timestamp: 1 }),
       ErrorCodes.UNKNOWN_SCHEMA_ID,
     );
-    assert.ok(isRecordError(unknown));
+    assert.equal(dispositionOf(unknown), 'dead-letter');
     const outage = await rejectsWith(
       decode({ topic, value: framed(503, demoSchema, event), timestamp: 1 }),
       ErrorCodes.REGISTRY_UNAVAILABLE,
     );
-    assert.equal(isRecordError(outage), false);
-    assert.equal(outage.retriable, true);
+    assert.equal(dispositionOf(outage), 'retry');
   });
 });
 

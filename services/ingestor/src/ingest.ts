@@ -1,7 +1,7 @@
 /**
  * The ingestor's per-record logic, without Kafka: ingest value → canonical record.
  * Every failure caused by the record itself is a PipelineError with a record code
- * (isRecordError → dead-letter it and go on); REGISTRY_UNAVAILABLE is retriable and
+ * (dispositionOf → dead-letter it and go on); REGISTRY_UNAVAILABLE is retried and
  * CONFIG_INVALID means a source pack is broken: neither must be dead-lettered.
  */
 import { isUtf8 } from 'node:buffer';

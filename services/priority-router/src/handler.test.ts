@@ -114,3 +114,41 @@ test('a record readable for routing but not as a whole is dead-lettered alone, n
     [['0', ErrorCodes.SCHEMA_VIOLATION]],
   );
 });
+
+test('a record the decision or the framing trips over is dead-lettered alone (PF_RECORD_UNEXPECTED), not a crash', async () => {
+  const decide = createRouteDecider({ policy });
+  const handler = createRouteHandler({
+    decoder,
+    fullDecoder,
+    lanes,
+    decide: (record) => {
+      if (record.id === 'hostile') throw new RangeError('Maximum call stack size exceeded');
+      return decide(record);
+    },
+  });
+  const result = await handler([inbound('a:fraud', 0), inbound('hostile:legit', 1), inbound('b:legit', 2)]);
+  assert.deepEqual(
+    result.messages.map((m) => m.key),
+    ['a', 'b'],
+  );
+  assert.deepEqual(
+    result.deadLetters.map((d) => [d.record.offset, d.error.code]),
+    [['1', ErrorCodes.RECORD_UNEXPECTED]],
+  );
+  assert.match(result.deadLetters[0]!.error.message, /RangeError: Maximum call stack size exceeded/);
+});
+
+test('a fatal failure of the decision is not dead-lettered: it fails the chunk', async () => {
+  const handler = createRouteHandler({
+    decoder,
+    fullDecoder,
+    lanes,
+    decide: () => {
+      throw new PipelineError(ErrorCodes.POLICY_INVALID, 'lane "nowhere" is not configured');
+    },
+  });
+  await assert.rejects(
+    handler([inbound('a:fraud', 0)]),
+    (error: unknown) => error instanceof PipelineError && error.code === ErrorCodes.POLICY_INVALID,
+  );
+});

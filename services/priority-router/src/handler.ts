@@ -1,4 +1,4 @@
-import { isRecordError } from '@patternflow/errors';
+import { recordFailure } from '@patternflow/errors';
 import type { OutboundMessage, StageHandler } from '@patternflow/kafka';
 import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
 import type { Route, TaggedPattern } from '@patternflow/records';
@@ -16,7 +16,8 @@ export interface LaneOutput {
 /**
  * Tagged records → patterns.routed.<lane>, each with the policy's decision recorded in
  * it. The routed schema is the tagged schema plus `route`, so the output is the input's
- * bytes plus the encoded decision; only the routing fields are decoded.
+ * bytes plus the encoded decision; only the routing fields are decoded. Whatever throws
+ * while one record is decided or framed dead-letters that record alone.
  */
 export function createRouteHandler(deps: {
   /** Reads the routing fields only (routingViewSchema). */
@@ -31,27 +32,29 @@ export function createRouteHandler(deps: {
     const { decoded, deadLetters } = await decodeRecords<TaggedPattern>(records, deps.decoder);
     const messages: OutboundMessage[] = [];
     for (const { record, value } of decoded) {
-      const route = deps.decide(value);
-      // The policy was validated against these lanes at startup, so a lane is always known.
-      const lane = deps.lanes.get(route.lane)!;
-      let framed = lane.extender.extend(record.value!, { route });
-      if (framed === undefined) {
-        try {
-          const full = (await deps.fullDecoder.decode(record.value!)).value as TaggedPattern;
-          framed = lane.encoder.encode({ ...full, route });
-        } catch (error) {
-          // Readable for routing but not as a whole record: this record alone is bad.
-          if (!isRecordError(error)) throw error;
-          deadLetters.push({ record, error });
-          continue;
-        }
+      try {
+        const route = deps.decide(value);
+        // The policy was validated against these lanes at startup, so a lane is always known.
+        const lane = deps.lanes.get(route.lane)!;
+        const framed =
+          lane.extender.extend(record.value!, { route }) ??
+          // Another schema version: decode the whole record (readable for routing does not
+          // mean readable as a whole: then this record alone is bad).
+          lane.encoder.encode({
+            ...((await deps.fullDecoder.decode(record.value!)).value as TaggedPattern),
+            route,
+          });
+        messages.push({
+          topic: lane.topic,
+          key: value.id,
+          value: framed,
+          headers: { [TRACEPARENT]: nextTraceparent(record.headers[TRACEPARENT]), 'pf-lane': route.lane },
+        });
+      } catch (error) {
+        const failure = recordFailure(error);
+        if (failure === undefined) throw error;
+        deadLetters.push({ record, error: failure });
       }
-      messages.push({
-        topic: lane.topic,
-        key: value.id,
-        value: framed,
-        headers: { [TRACEPARENT]: nextTraceparent(record.headers[TRACEPARENT]), 'pf-lane': route.lane },
-      });
     }
     return { messages, deadLetters };
   };

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { RoutedPattern } from '@patternflow/records';
 import {
+  coldLine,
   createColdBatch,
   createSharedExclusiveGate,
   encodeNdjsonGz,
@@ -45,7 +47,11 @@ const files = (dir: string): string[] =>
     .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
     .sort();
 
-const readNdjsonGz = (path: string): RoutedPattern[] =>
+/** What a cold line holds: the record, with its payload as a JSON value. */
+type ColdRecord = Omit<RoutedPattern, 'payload'> & { payload: unknown };
+const asColdRecord = (r: RoutedPattern): ColdRecord => ({ ...r, payload: JSON.parse(r.payload) });
+
+const readNdjsonGz = (path: string): ColdRecord[] =>
   gunzipSync(readFileSync(path))
     .toString('utf8')
     .split('\n')
@@ -61,17 +67,48 @@ describe('partition paths', () => {
 });
 
 describe('gzip NDJSON', () => {
-  test('one JSON record per line, newline-terminated, round-trips exactly', async () => {
+  test('one JSON record per line, newline-terminated, round-trips exactly with the payload as a JSON value', async () => {
     const records = [routed('a', 'bulk', 1), routed('b', 'bulk', 2)];
     const text = gunzipSync(await encodeNdjsonGz(records)).toString('utf8');
     assert.equal(text.split('\n').length, 3);
     assert.ok(text.endsWith('\n'));
-    assert.deepEqual(
-      text
-        .trimEnd()
-        .split('\n')
-        .map((l) => JSON.parse(l)),
-      records,
+    const lines = text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ColdRecord);
+    assert.deepEqual(lines, records.map(asColdRecord));
+    assert.deepEqual(lines[0]!.payload, { bytes: 10 }, 'an object, not a string holding JSON');
+  });
+
+  test("the payload keeps the producer's exact JSON: every digit of a large number, and one line per record", () => {
+    const payload =
+      '{\r\n  "txn_id": 12345678901234567890123,\n  "note": "a\\nb",\n  "nested": [1.50, {"k": null}]\n}';
+    const line = coldLine({ ...routed('big', 'bulk', 1), payload });
+    assert.ok(!/[\r\n]/.test(line), 'the line breaks between tokens became spaces');
+    assert.match(line, /"txn_id": 12345678901234567890123,/, 'not rounded to 12345678901234567000000');
+    assert.match(line, /"nested": \[1\.50, /);
+    const parsed = JSON.parse(line);
+    assert.equal(parsed.payload.note, 'a\nb', 'an escaped newline inside a string is kept');
+    assert.equal(parsed.id, 'big');
+  });
+
+  test('a payload that is not valid JSON cannot break a file: the record is SINK_REJECTED', async () => {
+    for (const payload of ['{not json', '', '{"a":1}\n{"b":2}']) {
+      assert.throws(
+        () => coldLine({ ...routed('bad', 'bulk', 1), payload }),
+        (e: unknown) =>
+          e instanceof PipelineError &&
+          e.code === ErrorCodes.SINK_REJECTED &&
+          e.details.id === 'bad' &&
+          /record bad: its payload is not valid JSON/.test(e.message),
+        JSON.stringify(payload),
+      );
+    }
+    await assert.rejects(
+      encodeNdjsonGz([routed('a', 'bulk', 1), { ...routed('bad', 'bulk', 1), payload: '{' }]),
+      {
+        code: ErrorCodes.SINK_REJECTED,
+      },
     );
   });
 });
@@ -122,6 +159,31 @@ describe('createColdBatch', () => {
       readNdjsonGz(join(dir, second.path)).map((r) => r.id),
       ['b', 'd'],
     );
+  });
+
+  test('a record whose payload is not JSON fails the stage with SINK_REJECTED before any file is written', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'pf-cold-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const batch = createColdBatch({ coldDir: dir, coldLanes: new Set(['bulk']), instanceId: 'i' });
+    await assert.rejects(
+      batch.stage([routed('a', 'bulk', day1), { ...routed('bad', 'bulk', day1), payload: '{' }]),
+      {
+        code: ErrorCodes.SINK_REJECTED,
+      },
+    );
+    await batch.discard();
+    assert.deepEqual(files(dir), []);
+  });
+
+  test('a cold directory that cannot be made is SINK_FAILED: no retry fixes it', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'pf-cold-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // a file where the lane directory should be: mkdir fails with ENOTDIR/EEXIST, which no retry fixes
+    writeFileSync(join(dir, 'lane=bulk'), 'not a directory');
+    const batch = createColdBatch({ coldDir: dir, coldLanes: new Set(['bulk']), instanceId: 'i' });
+    await assert.rejects(batch.stage([routed('a', 'bulk', day1)]), {
+      code: ErrorCodes.SINK_FAILED,
+    });
   });
 
   test('records of other lanes make no file', async (t) => {

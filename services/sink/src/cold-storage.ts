@@ -20,6 +20,7 @@ import {
   createPostgresWriter,
   type WriteResult,
 } from './postgres-writer.ts';
+import { fromColdFiles, fromPostgres, SinkCommitUnknownError } from './sink-errors.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -57,7 +58,11 @@ export interface SinkStore {
   migrate(): Promise<void>;
   /** Deletes this instance's leftovers of uncommitted batches; call at startup before writeBatch. */
   reconcile(): Promise<ReconcileReport>;
-  /** Stores one batch; calls are serialized. Throws PipelineError SINK_WRITE (see `retriable`). */
+  /**
+   * Stores one batch; batches run side by side, reconcile alone. Throws what the writer
+   * throws (see PostgresWriter.writeBatch), SINK_REJECTED for a payload that cannot go into
+   * a cold file, and SINK_UNAVAILABLE / SINK_FAILED for the cold directory.
+   */
   writeBatch(records: readonly RoutedPattern[]): Promise<SinkWriteResult>;
 }
 
@@ -78,12 +83,41 @@ export function partitionDir(lane: string, eventTimeMs: number): string {
   return `lane=${lane}/date=${utcDay(eventTimeMs)}`;
 }
 
-/** gzip-compressed NDJSON: one JSON RoutedPattern per line, each line ending in "\n". */
+/**
+ * gzip-compressed NDJSON: one JSON RoutedPattern per line, each line ending in "\n", with
+ * its `payload` as a JSON value (see coldLine).
+ */
 export async function encodeNdjsonGz(records: readonly RoutedPattern[]): Promise<Buffer> {
   let text = '';
-  for (const r of records) text += `${JSON.stringify(r)}\n`;
+  for (const r of records) text += `${coldLine(r)}\n`;
   return gzip(text);
 }
+
+/**
+ * One record as one line of JSON whose `payload` is the record's payload as a JSON value,
+ * not a string holding JSON. The payload text is checked with JSON.parse and embedded as it
+ * is, so numbers keep every digit (as in the jsonb column, where a parse and re-stringify
+ * would round integers above 2^53); its line breaks, which valid JSON can only have between
+ * tokens, become spaces so that the record stays on one line. A payload that is not valid
+ * JSON never reaches a file: the record is SINK_REJECTED (PostgreSQL's jsonb column refuses
+ * it first in practice, in the same transaction).
+ */
+export function coldLine(record: RoutedPattern): string {
+  const { payload, ...rest } = record;
+  try {
+    JSON.parse(payload);
+  } catch (error) {
+    throw new PipelineError(
+      ErrorCodes.SINK_REJECTED,
+      `record ${record.id}: its payload is not valid JSON, so it cannot go into a cold file: ${(error as Error).message}`,
+      { cause: error, details: { id: record.id } },
+    );
+  }
+  const head = JSON.stringify(rest);
+  return `${head.slice(0, -1)},"payload":${payload.replace(LINE_BREAKS, ' ')}}`;
+}
+
+const LINE_BREAKS = /[\r\n]/g;
 
 async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, 'r');
@@ -110,63 +144,13 @@ export function createColdBatch(opts: {
   const staged: { temp: string; final: string; dir: string; newDirs: string[] }[] = [];
   const published: string[] = [];
 
-  return {
-    async stage(inserted) {
-      const groups = new Map<string, { lane: string; day: string; records: RoutedPattern[] }>();
-      for (const r of inserted) {
-        if (!opts.coldLanes.has(r.route.lane)) continue;
-        const key = partitionDir(r.route.lane, r.event_time);
-        let group = groups.get(key);
-        if (!group) {
-          group = { lane: r.route.lane, day: utcDay(r.event_time), records: [] };
-          groups.set(key, group);
-        }
-        group.records.push(r);
-      }
-      const entries: ColdFileEntry[] = [];
-      const stamp = String(Date.now()).padStart(13, '0');
-      for (const [relDir, group] of groups) {
-        const dir = join(opts.coldDir, relDir);
-        const firstCreated = await mkdir(dir, { recursive: true });
-        // Directories created now must reach the disk too: fsync each new one's parent.
-        const newDirs: string[] = [];
-        if (firstCreated !== undefined) {
-          for (let d = dir; d.length >= firstCreated.length; d = dirname(d)) newDirs.push(dirname(d));
-        }
-        const name = `part-${opts.instanceId}-${stamp}-${randomBytes(4).toString('hex')}.ndjson.gz`;
-        const temp = join(dir, `.${name}.tmp`);
-        const final = join(dir, name);
-        staged.push({ temp, final, dir, newDirs });
-        const body = await encodeNdjsonGz(group.records);
-        const handle = await open(temp, 'wx');
-        try {
-          await handle.writeFile(body);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        entries.push({
-          path: `${relDir}/${name}`,
-          instanceId: opts.instanceId,
-          lane: group.lane,
-          day: group.day,
-          records: group.records.length,
-        });
-      }
-      return entries;
-    },
+  const coldFailure = (phase: string) => (err: unknown) => {
+    throw fromColdFiles(err, { operation: 'cold files', phase });
+  };
 
-    async publish() {
-      const dirs = new Set<string>();
-      for (const f of staged) {
-        await rename(f.temp, f.final);
-        published.push(f.final);
-        dirs.add(f.dir);
-        for (const d of f.newDirs) dirs.add(d);
-      }
-      for (const d of dirs) await fsyncPath(d);
-      await opts.afterRename?.();
-    },
+  return {
+    stage: (inserted) => stage(inserted).catch(coldFailure('stage')),
+    publish: () => publish().catch(coldFailure('publish')),
 
     async discard() {
       // Best effort: whatever survives here is an unlisted file that reconcile() removes.
@@ -176,6 +160,63 @@ export function createColdBatch(opts: {
       }
     },
   };
+
+  async function stage(inserted: readonly RoutedPattern[]): Promise<readonly ColdFileEntry[]> {
+    const groups = new Map<string, { lane: string; day: string; records: RoutedPattern[] }>();
+    for (const r of inserted) {
+      if (!opts.coldLanes.has(r.route.lane)) continue;
+      const key = partitionDir(r.route.lane, r.event_time);
+      let group = groups.get(key);
+      if (!group) {
+        group = { lane: r.route.lane, day: utcDay(r.event_time), records: [] };
+        groups.set(key, group);
+      }
+      group.records.push(r);
+    }
+    const entries: ColdFileEntry[] = [];
+    const stamp = String(Date.now()).padStart(13, '0');
+    for (const [relDir, group] of groups) {
+      const dir = join(opts.coldDir, relDir);
+      const firstCreated = await mkdir(dir, { recursive: true });
+      // Directories created now must reach the disk too: fsync each new one's parent.
+      const newDirs: string[] = [];
+      if (firstCreated !== undefined) {
+        for (let d = dir; d.length >= firstCreated.length; d = dirname(d)) newDirs.push(dirname(d));
+      }
+      const name = `part-${opts.instanceId}-${stamp}-${randomBytes(4).toString('hex')}.ndjson.gz`;
+      const temp = join(dir, `.${name}.tmp`);
+      const final = join(dir, name);
+      const body = await encodeNdjsonGz(group.records);
+      staged.push({ temp, final, dir, newDirs });
+      const handle = await open(temp, 'wx');
+      try {
+        await handle.writeFile(body);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      entries.push({
+        path: `${relDir}/${name}`,
+        instanceId: opts.instanceId,
+        lane: group.lane,
+        day: group.day,
+        records: group.records.length,
+      });
+    }
+    return entries;
+  }
+
+  async function publish(): Promise<void> {
+    const dirs = new Set<string>();
+    for (const f of staged) {
+      await rename(f.temp, f.final);
+      published.push(f.final);
+      dirs.add(f.dir);
+      for (const d of f.newDirs) dirs.add(d);
+    }
+    for (const d of dirs) await fsyncPath(d);
+    await opts.afterRename?.();
+  }
 }
 
 export function createSinkStore({
@@ -216,25 +257,14 @@ export function createSinkStore({
             await pool.query<{ status: string | null }>('SELECT txid_status($1::bigint) AS status', [xid])
           ).rows[0]?.status;
         } catch (err) {
-          throw new PipelineError(
-            ErrorCodes.SINK_WRITE,
-            `sink reconcile could not ask for transaction ${xid}: ${(err as Error).message}`,
-            {
-              retriable: true,
-              cause: err,
-              details: { operation: 'reconcile', xid },
-            },
-          );
+          throw fromPostgres(err, { operation: 'reconcile', phase: `txid_status(${xid})` });
         }
         if (status !== 'in progress') break;
         if (Date.now() > deadline) {
           throw new PipelineError(
-            ErrorCodes.SINK_WRITE,
+            ErrorCodes.SINK_UNAVAILABLE,
             `transaction ${xid} is still committing; reconcile waits`,
-            {
-              retriable: true,
-              details: { operation: 'reconcile', xid },
-            },
+            { details: { operation: 'reconcile', transactionId: xid } },
           );
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
@@ -272,15 +302,7 @@ export function createSinkStore({
         );
         committed = new Set(res.rows.map((r) => r.path));
       } catch (err) {
-        throw new PipelineError(
-          ErrorCodes.SINK_WRITE,
-          `sink reconcile could not read cold_files: ${(err as Error).message}`,
-          {
-            retriable: true,
-            cause: err,
-            details: { operation: 'reconcile' },
-          },
-        );
+        throw fromPostgres(err, { operation: 'reconcile', phase: 'read cold_files' });
       }
       const dirs = new Set<string>();
       for (const rel of finals) {
@@ -322,9 +344,9 @@ export function createSinkStore({
           const result = await writer.writeBatch(records, tracking);
           return { ...result, coldFiles };
         } catch (err) {
-          if (err instanceof PipelineError && err.details.commitOutcome === 'unknown') {
+          if (err instanceof SinkCommitUnknownError) {
             needsReconcile = true;
-            if (typeof err.details.xid === 'string') undecided.add(err.details.xid);
+            if (err.transactionId !== undefined) undecided.add(err.transactionId);
           }
           throw err;
         }

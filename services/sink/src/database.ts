@@ -1,6 +1,6 @@
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { Logger } from '@patternflow/observability';
 import pg from 'pg';
+import { fromPostgres } from './sink-errors.ts';
 
 /**
  * The sink's connection pool, with its schema created. One connection per partition in
@@ -23,9 +23,7 @@ export async function openDatabase(options: {
     await pool.query(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
   } catch (error) {
     await pool.end().catch(() => {});
-    throw new PipelineError(ErrorCodes.SINK_WRITE, `cannot reach PostgreSQL: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw fromPostgres(error, { operation: 'start', phase: 'create the schema' });
   }
   return pool;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { InboundRecord } from '@patternflow/kafka';
 import type { RoutedPattern } from '@patternflow/records';
 import type { SchemaDecoder } from '@patternflow/registry';
@@ -59,9 +59,8 @@ function metrics() {
 }
 
 const dataError = () =>
-  new PipelineError(ErrorCodes.SINK_WRITE, 'unsupported Unicode escape sequence', {
-    retriable: false,
-    details: { code: '22P05' },
+  new PipelineError(ErrorCodes.SINK_REJECTED, 'unsupported Unicode escape sequence (SQLSTATE 22P05)', {
+    details: { sqlstate: '22P05' },
   });
 
 test('a batch is written once and counted as inserted or duplicate', async () => {
@@ -121,12 +120,62 @@ test('an outage is not a bad record: the error propagates for the runner to retr
     ...metrics(),
     store: {
       async writeBatch() {
-        throw new PipelineError(ErrorCodes.SINK_WRITE, 'connection refused', {
-          retriable: true,
-          details: { code: 'ECONNREFUSED' },
+        throw new PipelineError(ErrorCodes.SINK_UNAVAILABLE, 'connection refused', {
+          details: { nodeCode: 'ECONNREFUSED' },
         });
       },
     },
   });
-  await assert.rejects(handler([inbound('a', 0)]), (error: PipelineError) => error.retriable === true);
+  await assert.rejects(
+    handler([inbound('a', 0)]),
+    (error: PipelineError) => error.code === ErrorCodes.SINK_UNAVAILABLE && dispositionOf(error) === 'retry',
+  );
+});
+
+test('a COMMIT of unknown outcome is not a bad record either: it propagates', async () => {
+  let calls = 0;
+  const handler = createSinkHandler({
+    decoder,
+    ...metrics(),
+    store: {
+      async writeBatch() {
+        calls += 1;
+        throw new PipelineError(ErrorCodes.SINK_COMMIT_UNKNOWN, 'COMMIT got no answer');
+      },
+    },
+  });
+  await assert.rejects(
+    handler([inbound('a', 0), inbound('b', 1)]),
+    (error: PipelineError) => error.code === ErrorCodes.SINK_COMMIT_UNKNOWN,
+  );
+  assert.equal(calls, 1, 'no record-by-record retry');
+});
+
+test('a record the store cannot make a row of (PF_RECORD_UNEXPECTED) is dead-lettered alone, with that code', async () => {
+  const written: string[][] = [];
+  const handler = createSinkHandler({
+    decoder,
+    ...metrics(),
+    store: {
+      async writeBatch(records) {
+        if (records.some((r) => r.id === 'odd')) {
+          throw new PipelineError(ErrorCodes.RECORD_UNEXPECTED, 'unexpected TypeError: x is not a function');
+        }
+        written.push(records.map((r) => r.id));
+        return {
+          inserted: records.length,
+          duplicates: 0,
+          insertedIds: records.map((r) => r.id),
+          coldFiles: [],
+        };
+      },
+    },
+  });
+  const result = await handler([inbound('a', 0), inbound('odd', 1), inbound('b', 2)]);
+  assert.deepEqual(written, [['a'], ['b']]);
+  assert.deepEqual(
+    result.deadLetters.map((d) => [d.record.offset, d.error.code]),
+    [['1', ErrorCodes.RECORD_UNEXPECTED]],
+  );
+  assert.match(result.deadLetters[0]!.error.message, /record odd was not stored: unexpected TypeError/);
 });

@@ -1,4 +1,4 @@
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { dispositionOf, PipelineError } from '@patternflow/errors';
 import type { DeadLetter, StageHandler } from '@patternflow/kafka';
 import type { RoutedPattern } from '@patternflow/records';
 import type { SchemaDecoder } from '@patternflow/registry';
@@ -38,23 +38,16 @@ export function createSinkHandler(deps: {
   };
 }
 
-/** SQLSTATE classes 22 (data exception) and 23 (integrity violation): the row itself is bad. */
-const ROW_DATA_ERROR = /^2[23][0-9A-Z]{3}$/;
-
-function isRowDataError(error: unknown): error is PipelineError {
-  return (
-    error instanceof PipelineError &&
-    error.code === ErrorCodes.SINK_WRITE &&
-    !error.retriable &&
-    ROW_DATA_ERROR.test(String(error.details.code ?? ''))
-  );
-}
+/** A batch refused because of one of its records (dispositionOf says dead-letter). */
+const isRecordRejection = (error: unknown): error is PipelineError =>
+  error instanceof PipelineError && dispositionOf(error) === 'dead-letter';
 
 /**
- * Writes the batch in one transaction. When PostgreSQL refuses it for a row's content
- * (e.g. a \u0000 escape that jsonb cannot store), the batch is written again one record
- * at a time so that only the offending records are dead-lettered, never the whole batch
- * and never a crash loop. Outages and other failures propagate (retried or fatal).
+ * Writes the batch in one transaction. When the batch is refused because of a record's
+ * content (a \u0000 escape that jsonb cannot store, a payload that is not JSON, a record
+ * that cannot be made a row), it is written again one record at a time so that only the
+ * offending records are dead-lettered, never the whole batch and never a crash loop.
+ * Outages and other failures propagate (retried or fatal, by their code).
  */
 async function writeIsolatingRejects(
   store: Pick<SinkStore, 'writeBatch'>,
@@ -65,11 +58,9 @@ async function writeIsolatingRejects(
     const result: SinkWriteResult = await store.writeBatch(values);
     return { stored: { values, insertedIds: result.insertedIds }, rejected: [] };
   } catch (error) {
-    if (!isRowDataError(error) || decoded.length === 1) {
-      if (isRowDataError(error))
-        return { stored: { values: [], insertedIds: [] }, rejected: [reject(decoded[0]!, error)] };
-      throw error;
-    }
+    if (!isRecordRejection(error)) throw error;
+    if (decoded.length === 1)
+      return { stored: { values: [], insertedIds: [] }, rejected: [reject(decoded[0]!, error)] };
   }
   const stored = { values: [] as RoutedPattern[], insertedIds: [] as string[] };
   const rejected: DeadLetter[] = [];
@@ -79,23 +70,20 @@ async function writeIsolatingRejects(
       stored.values.push(item.value);
       stored.insertedIds.push(...result.insertedIds);
     } catch (error) {
-      if (!isRowDataError(error)) throw error;
+      if (!isRecordRejection(error)) throw error;
       rejected.push(reject(item, error));
     }
   }
   return { stored, rejected };
 }
 
+/** The dead letter of a record the store refused on its own: same code, the record's id in front. */
 function reject(item: Decoded<RoutedPattern>, error: PipelineError): DeadLetter {
   return {
     record: item.record,
-    error: new PipelineError(
-      ErrorCodes.SINK_REJECTED,
-      `PostgreSQL refused record ${item.value.id}: ${error.message}`,
-      {
-        cause: error,
-        details: { id: item.value.id, sqlstate: error.details.code },
-      },
-    ),
+    error: new PipelineError(error.code, `record ${item.value.id} was not stored: ${error.message}`, {
+      cause: error,
+      details: { ...error.details, id: item.value.id },
+    }),
   };
 }

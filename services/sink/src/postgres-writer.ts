@@ -8,9 +8,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { ErrorCodes, PipelineError, recordFailure } from '@patternflow/errors';
 import type { RoutedPattern } from '@patternflow/records';
 import type pg from 'pg';
+import { fromPostgres, SinkCommitUnknownError, type SinkContext } from './sink-errors.ts';
 
 /** A cold file staged for the current transaction; its row goes into cold_files. */
 export interface ColdFileEntry {
@@ -46,6 +47,12 @@ export interface WriteResult {
 
 export interface PostgresWriter {
   migrate(): Promise<void>;
+  /**
+   * Stores one batch in one transaction. Throws PipelineError SINK_UNAVAILABLE, SINK_REJECTED
+   * (a row PostgreSQL refuses), RECORD_UNEXPECTED (a record that cannot be made a row),
+   * SINK_FAILED, what `cold` throws, or SinkCommitUnknownError; all but the last mean the
+   * transaction rolled back.
+   */
   writeBatch(records: readonly RoutedPattern[], cold?: ColdBatch): Promise<WriteResult>;
 }
 
@@ -53,25 +60,21 @@ export interface PostgresWriterOptions {
   pool: pg.Pool;
   /** Unqualified table name (default "patterns"); choose the schema with the pool's search_path. */
   table?: string;
-  /**
-   * How rows are sent: 'unnest' (default) binds one array per column, 'values' binds one
-   * parameter per cell in a multi-row VALUES list. Both are measured in docs/sink.md.
-   */
-  insertMode?: 'json' | 'unnest' | 'values';
 }
+
+/** A query whose failure is already a sink PipelineError (see sink-errors.ts). */
+type Query = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<pg.QueryResult<R>>;
 
 const SQL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'sql');
 const TABLE_PATTERN = /^[a-z_][a-z0-9_]{0,40}$/;
-/** PostgreSQL's wire protocol counts bind parameters in an Int16. */
-const MAX_BIND_PARAMS = 65_535;
 /** Serializes concurrent migrate() calls from several sink instances. */
 const MIGRATE_LOCK_KEY = 'patternflow.sink.migrate';
 
 interface Column {
   name: string;
-  /** Array element type for unnest(), and the cast for VALUES. */
+  /** The column's type in json_to_recordset's row definition. */
   type: 'text' | 'float8' | 'int4';
-  /** The value is JSON text already (a jsonb column): the json mode embeds it unquoted. */
+  /** The value is JSON text already (a jsonb column): it is embedded in the document unquoted. */
   json?: true;
   /** SQL applied to the bound value; `$` stands for it. */
   expr?: string;
@@ -119,13 +122,7 @@ const COLUMNS: readonly Column[] = [
 /** The column's SQL expression applied to `operand`. */
 const applyExpr = (c: Column, operand: string): string => (c.expr ?? '$').replace('$', () => operand);
 
-const ROWS_PER_VALUES_STATEMENT = Math.floor(MAX_BIND_PARAMS / COLUMNS.length);
-
-export function createPostgresWriter({
-  pool,
-  table = 'patterns',
-  insertMode = 'json',
-}: PostgresWriterOptions): PostgresWriter {
+export function createPostgresWriter({ pool, table = 'patterns' }: PostgresWriterOptions): PostgresWriter {
   if (!TABLE_PATTERN.test(table)) {
     throw new PipelineError(
       ErrorCodes.CONFIG_INVALID,
@@ -133,20 +130,6 @@ export function createPostgresWriter({
     );
   }
   const columnList = COLUMNS.map((c) => c.name).join(', ');
-  const unnestSql =
-    `INSERT INTO ${table} (${columnList}) SELECT ` +
-    COLUMNS.map((c) => applyExpr(c, `u.${c.name}`)).join(', ') +
-    ` FROM unnest(${COLUMNS.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ')}) AS u(${columnList})` +
-    ' ON CONFLICT (id) DO NOTHING RETURNING id';
-
-  const valuesSql = (rows: number): string => {
-    const tuples: string[] = [];
-    for (let row = 0; row < rows; row++) {
-      const base = row * COLUMNS.length;
-      tuples.push(`(${COLUMNS.map((c, i) => applyExpr(c, `$${base + i + 1}::${c.type}`)).join(', ')})`);
-    }
-    return `INSERT INTO ${table} (${columnList}) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING RETURNING id`;
-  };
 
   // One JSON document for the whole batch, expanded by the server: the client does one
   // native JSON.stringify per field instead of pg's per-element array escaping, and the
@@ -162,35 +145,30 @@ export function createPostgresWriter({
     const parts: string[] = ['['];
     rows.forEach((row, r) => {
       if (r > 0) parts.push(',');
-      COLUMNS.forEach((c, i) => {
-        const value = c.value(row);
-        parts.push(jsonKeys[i]!, c.json && typeof value === 'string' ? value : JSON.stringify(value));
-      });
+      try {
+        COLUMNS.forEach((c, i) => {
+          const value = c.value(row);
+          parts.push(jsonKeys[i]!, c.json && typeof value === 'string' ? value : JSON.stringify(value));
+        });
+      } catch (error) {
+        // One record that cannot be made a row fails the batch with a dead-letter code;
+        // the handler then writes the records one by one to find it.
+        const failure = recordFailure(error);
+        if (failure === undefined) throw error;
+        throw new PipelineError(failure.code, `record ${row.id} cannot be made a row: ${failure.message}`, {
+          cause: error,
+          details: { ...failure.details, id: row.id },
+        });
+      }
       parts.push('}');
     });
     parts.push(']');
     return parts.join('');
   }
 
-  async function insertRows(client: pg.PoolClient, rows: readonly RoutedPattern[]): Promise<string[]> {
-    if (insertMode === 'json') {
-      const res = await client.query<{ id: string }>(jsonSql, [rowsAsJson(rows)]);
-      return res.rows.map((r) => r.id);
-    }
-    if (insertMode === 'unnest') {
-      const arrays = COLUMNS.map((c) => rows.map(c.value));
-      const res = await client.query<{ id: string }>(unnestSql, arrays);
-      return res.rows.map((r) => r.id);
-    }
-    const ids: string[] = [];
-    for (let start = 0; start < rows.length; start += ROWS_PER_VALUES_STATEMENT) {
-      const chunk = rows.slice(start, start + ROWS_PER_VALUES_STATEMENT);
-      const params: (string | number | null)[] = [];
-      for (const r of chunk) for (const c of COLUMNS) params.push(c.value(r));
-      const res = await client.query<{ id: string }>(valuesSql(chunk.length), params);
-      for (const row of res.rows) ids.push(row.id);
-    }
-    return ids;
+  async function insertRows(query: Query, rows: readonly RoutedPattern[]): Promise<string[]> {
+    const res = await query<{ id: string }>(jsonSql, [rowsAsJson(rows)]);
+    return res.rows.map((r) => r.id);
   }
 
   async function migrate(): Promise<void> {
@@ -198,17 +176,17 @@ export function createPostgresWriter({
       { name: `001_patterns:${table}`, file: '001_patterns.sql' },
       { name: '002_cold_files', file: '002_cold_files.sql' },
     ];
-    await inTransaction(pool, 'migrate', async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [MIGRATE_LOCK_KEY]);
-      await client.query(
+    await inTransaction(pool, 'migrate', async (query) => {
+      await query('SELECT pg_advisory_xact_lock(hashtext($1))', [MIGRATE_LOCK_KEY]);
+      await query(
         'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
       );
       for (const m of migrations) {
-        const done = await client.query('SELECT 1 FROM schema_migrations WHERE name = $1', [m.name]);
+        const done = await query('SELECT 1 FROM schema_migrations WHERE name = $1', [m.name]);
         if (done.rowCount) continue;
         const sql = readFileSync(join(SQL_DIR, m.file), 'utf8').replaceAll('{{table}}', table);
-        await client.query(sql);
-        await client.query('INSERT INTO schema_migrations (name) VALUES ($1)', [m.name]);
+        await query(sql);
+        await query('INSERT INTO schema_migrations (name) VALUES ($1)', [m.name]);
       }
     });
   }
@@ -223,12 +201,12 @@ export function createPostgresWriter({
     const insertedIds = await inTransaction(
       pool,
       'writeBatch',
-      async (client) => {
-        const ids = await insertRows(client, rows);
+      async (query) => {
+        const ids = await insertRows(query, rows);
         if (cold) {
           const files = await cold.stage(ids.map((id) => byId.get(id) as RoutedPattern));
           if (files.length > 0) {
-            await client.query(
+            await query(
               'INSERT INTO cold_files (path, instance_id, lane, day, records)' +
                 ' SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::int4[])',
               [
@@ -256,37 +234,44 @@ export function createPostgresWriter({
 
 /**
  * Runs `work` in one transaction. Failures before COMMIT roll back (and discard the cold
- * files); a failure of COMMIT itself leaves the outcome unknown, reported as
- * details.commitOutcome = 'unknown' so that the caller reconciles before going on.
+ * files) and are thrown as they are; a failure of COMMIT itself leaves the outcome unknown,
+ * thrown as SinkCommitUnknownError so that the caller reconciles before going on.
  */
 async function inTransaction<T>(
   pool: pg.Pool,
   operation: string,
-  work: (client: pg.PoolClient) => Promise<T>,
+  work: (query: Query) => Promise<T>,
   cold?: ColdBatch,
 ): Promise<T> {
   let client: pg.PoolClient;
   try {
     client = await pool.connect();
   } catch (err) {
-    throw sinkError(err, operation, 'connect');
+    throw fromPostgres(err, { operation, phase: 'connect' });
   }
   // A checked-out client emits 'error' when the server ends its connection between
   // queries (e.g. admin shutdown); unhandled, that would crash the process. The next
   // query on it fails anyway, and that failure is what we report.
   const ignoreAsyncError = (): void => {};
   client.on('error', ignoreAsyncError);
-  let phase: 'begin' | 'work' | 'commit' = 'begin';
+  const context: SinkContext = { operation, phase: 'begin' };
+  const query: Query = async (text, values) => {
+    try {
+      return await client.query(text, values);
+    } catch (err) {
+      throw fromPostgres(err, context);
+    }
+  };
   let xid: string | undefined;
   try {
-    await client.query('BEGIN');
+    await query('BEGIN');
     // The transaction's id lets a reconcile after a COMMIT of unknown outcome wait until
     // the server has decided it (txid_status), instead of guessing from cold_files.
-    xid = (await client.query<{ xid: string }>('SELECT txid_current()::text AS xid')).rows[0]?.xid;
-    phase = 'work';
-    const result = await work(client);
-    phase = 'commit';
-    await client.query('COMMIT');
+    xid = (await query<{ xid: string }>('SELECT txid_current()::text AS xid')).rows[0]?.xid;
+    context.phase = 'work';
+    const result = await work(query);
+    context.phase = 'commit';
+    await query('COMMIT');
     client.off('error', ignoreAsyncError);
     client.release();
     return result;
@@ -295,75 +280,10 @@ async function inTransaction<T>(
     // server rolls back an open transaction when its connection closes.
     client.off('error', ignoreAsyncError);
     client.release(true);
-    if (phase === 'commit') {
-      throw sinkError(err, operation, 'commit', { commitOutcome: 'unknown', xid });
+    if (context.phase === 'commit') {
+      throw new SinkCommitUnknownError(xid, fromPostgres(err, context), context);
     }
     if (cold) await cold.discard();
-    throw sinkError(err, operation, phase, { commitOutcome: 'rolled_back' });
+    throw err;
   }
-}
-
-/**
- * SQLSTATE classes that a retry can outlive: connection exceptions (08), serialization
- * failures and deadlocks (40), insufficient resources (53), operator intervention such as
- * admin shutdown or statement timeout (57), lock not available (55P03), system errors (58).
- */
-const RETRIABLE_SQLSTATE = /^(08|40|53|57|58)|^55P03$/;
-/** Node and pg client errors that mean the connection, not the data, failed. */
-const RETRIABLE_NODE_CODES: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  // cold-file writes: a full or flaky disk may recover
-  'ENOSPC',
-  'EIO',
-  'EMFILE',
-  'EAGAIN',
-  'EBUSY',
-]);
-const RETRIABLE_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed/i;
-
-/** Whether a retry can succeed: connection and server-state failures yes; data (22), constraint (23), schema or SQL (42), auth (28) errors no. */
-export function isRetriableSinkError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') {
-    if (/^[0-9A-Z]{5}$/.test(code)) return RETRIABLE_SQLSTATE.test(code);
-    return RETRIABLE_NODE_CODES.has(code);
-  }
-  return err instanceof Error && RETRIABLE_MESSAGES.test(err.message);
-}
-
-function sinkError(
-  err: unknown,
-  operation: string,
-  phase: string,
-  extra: Record<string, unknown> = {},
-): PipelineError {
-  if (err instanceof PipelineError && err.code === ErrorCodes.SINK_WRITE) {
-    return new PipelineError(err.code, err.message, {
-      retriable: err.retriable,
-      cause: err.cause ?? err,
-      details: { ...err.details, ...extra },
-    });
-  }
-  const e = err as { code?: unknown; message?: unknown; detail?: unknown } | null;
-  const sqlstate = typeof e?.code === 'string' ? e.code : undefined;
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  return new PipelineError(ErrorCodes.SINK_WRITE, `sink ${operation} failed at ${phase}: ${message}`, {
-    retriable: isRetriableSinkError(err),
-    cause: err,
-    details: {
-      operation,
-      phase,
-      code: sqlstate,
-      ...(typeof e?.detail === 'string' ? { detail: e.detail } : {}),
-      ...extra,
-    },
-  });
 }

@@ -1,0 +1,64 @@
+/**
+ * kafkajs's failures as PipelineErrors, mapped here once, by kafkajs's own error classes
+ * and protocol error types, so that the runner decides from a code (libs/errors) like
+ * everywhere else.
+ */
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import kafkajs from 'kafkajs';
+
+// kafkajs spreads its error classes into module.exports, which Node's ESM loader cannot
+// see as named exports: take them from the default (CommonJS) export.
+const {
+  KafkaJSConnectionError,
+  KafkaJSError,
+  KafkaJSNumberOfRetriesExceeded,
+  KafkaJSProtocolError,
+  KafkaJSRequestTimeoutError,
+} = kafkajs;
+
+/**
+ * Protocol error types that mean the group moved on without this member: kafkajs rejoins,
+ * and a chunk left unresolved is replayed by the partition's owner. UNKNOWN_MEMBER_ID is
+ * what a session that expired while a chunk waited gets.
+ */
+const REBALANCE_TYPES: ReadonlySet<string> = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+]);
+
+/**
+ * The PipelineError for a kafkajs error (its cause): KAFKA_REBALANCE, KAFKA_UNAVAILABLE
+ * (unreachable, timed out, kafkajs's own retries exhausted, or any error kafkajs flags as
+ * retriable), otherwise KAFKA (fatal: e.g. a compression codec that is not registered).
+ * Undefined when `error` is not a kafkajs error.
+ */
+export function kafkaFailure(error: unknown): PipelineError | undefined {
+  if (!(error instanceof KafkaJSError)) return undefined;
+  const type = error instanceof KafkaJSProtocolError ? error.type : undefined;
+  const what = `${error.name}${type === undefined ? '' : ` ${type}`}: ${error.message}`;
+  if (type !== undefined && REBALANCE_TYPES.has(type)) {
+    return new PipelineError(ErrorCodes.KAFKA_REBALANCE, `consumer group rebalance (${what})`, {
+      cause: error,
+      details: { type },
+    });
+  }
+  // KafkaJSNumberOfRetriesExceeded is flagged non-retriable (kafkajs will not retry it
+  // again), but the outage behind it may end: the runner retries the chunk with backoff.
+  if (
+    error.retriable ||
+    error instanceof KafkaJSNumberOfRetriesExceeded ||
+    error instanceof KafkaJSConnectionError ||
+    error instanceof KafkaJSRequestTimeoutError
+  ) {
+    return new PipelineError(ErrorCodes.KAFKA_UNAVAILABLE, `Kafka unavailable (${what})`, {
+      cause: error,
+      ...(type === undefined ? {} : { details: { type } }),
+    });
+  }
+  return new PipelineError(ErrorCodes.KAFKA, `Kafka failed (${what})`, {
+    cause: error,
+    ...(type === undefined ? {} : { details: { type } }),
+  });
+}

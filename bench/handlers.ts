@@ -3,12 +3,15 @@
  * the tagger with the real models, the router. Uses the real registry for schema ids.
  *   node --import tsx bench/handlers.ts   (needs `make up`)
  */
+
+import { generateEvents } from '@patternflow/generators';
+import { stack } from '@patternflow/harness';
 import type { InboundRecord, StageHandler } from '@patternflow/kafka';
 import { loadModelRuntime, type PredictionOutcome } from '@patternflow/models';
 import { loadPolicy } from '@patternflow/policy';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import { extractFeatures, generateEvents, getSourceAdapter, sourceNames } from '@patternflow/sources';
+import { extractFeatures, getSourceAdapter, sourceNames } from '@patternflow/sources';
 import {
   createTagHandler,
   type FeatureRow,
@@ -20,7 +23,6 @@ import { createIngestHandler } from '../services/ingestor/src/handler.ts';
 import { createIngestDecoder } from '../services/ingestor/src/ingest.ts';
 import { createRouteHandler, type LaneOutput } from '../services/priority-router/src/handler.ts';
 import { createRouteDecider, routingViewSchema } from '../services/priority-router/src/route.ts';
-import { stack } from '../test/helpers/stack.ts';
 
 const RECORDS = 6000;
 const CHUNK = 500;

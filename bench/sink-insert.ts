@@ -3,11 +3,12 @@
  * 12 000 generated records in 1000-row batches, each mode twice, interleaved.
  *   node --import tsx bench/sink-insert.ts   (needs `make up`)
  */
+
+import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
+import { stack } from '@patternflow/harness';
 import type { RoutedPattern } from '@patternflow/records';
-import { generateEvents, toNormalizedPattern } from '@patternflow/sources';
 import pg from 'pg';
 import { createPostgresWriter } from '../services/sink/src/postgres-writer.ts';
-import { stack } from '../test/helpers/stack.ts';
 
 const schema = `bench_sink_${process.pid}`;
 const pool = new pg.Pool({ connectionString: stack.pgUrl, max: 2, options: `-c search_path=${schema}` });

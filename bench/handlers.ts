@@ -3,15 +3,16 @@
  * the tagger with the real models, the router. Uses the real registry for schema ids.
  *   node --import tsx bench/handlers.ts   (needs `make up`)
  */
+
+import { generateEvents } from '@patternflow/generators';
+import { stack } from '@patternflow/harness';
 import type { InboundRecord, StageHandler } from '@patternflow/kafka';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import { topicNames, valueSubject } from '@patternflow/records';
 import type { StageConfig, StageService } from '@patternflow/service';
-import { generateEvents } from '@patternflow/sources';
 import { tagger } from '../services/inference-tagger/src/service.ts';
 import { ingestor } from '../services/ingestor/src/service.ts';
 import { router } from '../services/priority-router/src/service.ts';
-import { stack } from '../test/helpers/stack.ts';
 
 const RECORDS = 6000;
 const CHUNK = 500;

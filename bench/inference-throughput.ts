@@ -6,8 +6,9 @@
  * the clock starts, so feature extraction is not counted.
  */
 import { fileURLToPath } from 'node:url';
+import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
 import { loadModelRuntime } from '@patternflow/models';
-import { extractFeatures, generateEvents, toNormalizedPattern } from '@patternflow/sources';
+import { extractFeatures } from '@patternflow/sources';
 import { round } from './system.ts';
 
 export interface InferenceResult {

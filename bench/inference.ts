@@ -7,8 +7,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
 import { loadModelRuntime } from '@patternflow/models';
-import { extractFeatures, generateEvents, toNormalizedPattern } from '@patternflow/sources';
+import { extractFeatures } from '@patternflow/sources';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number): number =>

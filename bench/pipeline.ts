@@ -1,5 +1,5 @@
 /**
- * The pipeline measurements: the four real services (libs/harness startServices) on the
+ * The pipeline measurements: the four real services (tools/harness startServices) on the
  * local stack, each run in its own topic namespace, PostgreSQL schema and cold directory.
  *
  *   measureSaturation  pre-filled ingest topics, all four services, sink rows/s between the

@@ -10,12 +10,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { integer, loadConfig } from '@patternflow/config';
-import { metricSum, produceGeneratedEvents, SERVICE_NAMES, startServices } from '@patternflow/harness';
+import { metricSum, produceGeneratedEvents, SERVICE_NAMES, stack, startServices } from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
 import pg from 'pg';
-import { stack } from '../test/helpers/stack.ts';
 
 const config = loadConfig({
   events: integer('PF_DEMO_EVENTS', { default: 20_000, min: 1 }),

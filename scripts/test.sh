@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one lane of tests, or all of them:  scripts/test.sh unit|integration|e2e|all
-# unit:        *.test.ts beside the code in libs/ and services/ (no stack needed)
+# unit:        *.test.ts beside the code in libs/, services/ and tools/ (no stack needed)
 # integration: test/integration/ against the real local stack
 # e2e:         test/e2e/ against the real stack and the four services as processes
 # faults:      test/faults/ fault injection on the real stack (PF_FAULTS_MODE=quick|full, default quick)
@@ -12,11 +12,11 @@ lane=${1:-all}
 find_tests() { find "$@" -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort; }
 
 case "$lane" in
-  unit) files=$(find_tests libs services training bench) ;;
+  unit) files=$(find_tests libs services tools training bench) ;;
   integration) files=$(find_tests test/integration) ;;
   e2e) files=$(find_tests test/e2e) ;;
   faults) files=$(find_tests test/faults) ;;
-  all) files="$(find_tests libs services training bench) $(find_tests test/integration) $(find_tests test/e2e) $(find_tests test/faults)" ;;
+  all) files="$(find_tests libs services tools training bench) $(find_tests test/integration) $(find_tests test/e2e) $(find_tests test/faults)" ;;
   *) echo "usage: $0 unit|integration|e2e|faults|all" >&2; exit 2 ;;
 esac
 

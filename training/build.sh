@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds every model from scratch, deterministically:
 #   1. a Python venv in training/.venv from training/requirements.txt (reused while the pins are unchanged)
-#   2. the TypeScript feature export (@patternflow/sources' generator + extractFeatures)
+#   2. the TypeScript feature export (@patternflow/generators' events + @patternflow/sources' extractFeatures)
 #   3. training/train.py: one RandomForest per source -> ONNX + manifest + golden rows
 #   4. the golden check through the TypeScript runtime (onnxruntime-node)
 # Models land in models/<source>/ only when every step succeeded.

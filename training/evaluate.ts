@@ -8,8 +8,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { generateEvents, getSourceGenerator, toNormalizedPattern } from '@patternflow/generators';
 import { loadModelRuntime } from '@patternflow/models';
-import { extractFeatures, generateEvents, getSourcePack, toNormalizedPattern } from '@patternflow/sources';
+import { extractFeatures } from '@patternflow/sources';
 import { TRAINING_PLAN } from './config.ts';
 
 interface ClassMetrics {
@@ -59,13 +60,13 @@ interface Table {
 }
 
 function table(source: string, seed: number, rows: number): Table {
-  const pack = getSourcePack(source)!;
+  const { labels } = getSourceGenerator(source)!;
   const x: Float32Array[] = [];
   const y = new Int32Array(rows);
   let i = 0;
   for (const ev of generateEvents({ seed, count: rows, sources: [source] })) {
     x.push(extractFeatures(toNormalizedPattern(source, ev.event)).values);
-    y[i++] = pack.labels.indexOf(ev.label);
+    y[i++] = labels.indexOf(ev.label);
   }
   return { x, y };
 }
@@ -160,8 +161,9 @@ async function main(): Promise<void> {
   );
   try {
     for (const info of runtime.models) {
-      const pack = getSourcePack(info.source);
-      if (!pack) throw new Error(`model ${info.name} serves ${info.source}, which no source pack defines`);
+      if (!getSourceGenerator(info.source)) {
+        throw new Error(`model ${info.name} serves ${info.source}, which no event generator covers`);
+      }
       const labels = info.labels;
       const evalSet = table(info.source, TRAINING_PLAN.evalSeed, TRAINING_PLAN.evalRows);
       const predicted: number[] = [];

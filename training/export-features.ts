@@ -1,8 +1,9 @@
 /**
  * Writes the feature tables the trainer reads: for every source, <dir>/<source>.train.csv
  * and <dir>/<source>.test.csv (header: feature names in model order, then `label`), plus
- * <dir>/meta.json. Features come from @patternflow/sources' extractFeatures, the same
- * function the runtime calls, so training and serving cannot drift.
+ * <dir>/meta.json. Events come from @patternflow/generators; features from
+ * @patternflow/sources' extractFeatures, the same function the runtime calls, so training
+ * and serving cannot drift.
  *
  *   node --import tsx training/export-features.ts <out-dir>
  */
@@ -10,13 +11,8 @@
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  extractFeatures,
-  generateEvents,
-  getSourcePack,
-  sourceNames,
-  toNormalizedPattern,
-} from '@patternflow/sources';
+import { generateEvents, getSourceGenerator, toNormalizedPattern } from '@patternflow/generators';
+import { extractFeatures, getSourcePack, sourceNames } from '@patternflow/sources';
 import { TRAINING_PLAN } from './config.ts';
 
 async function writeTable(
@@ -67,7 +63,7 @@ async function main(): Promise<void> {
     (meta.sources as Record<string, unknown>)[source] = {
       model_key: pack.features.modelKey,
       features: pack.features.names,
-      labels: pack.labels,
+      labels: getSourceGenerator(source)!.labels,
       train_class_counts: train,
       test_class_counts: test,
     };

@@ -7,9 +7,8 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
-import type { NormalizedPattern } from '@patternflow/records';
-import { extractFeatures, featureNames } from '@patternflow/sources';
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { featureNames } from '@patternflow/sources';
 import * as ort from 'onnxruntime-node';
 import { Histogram, type Registry } from 'prom-client';
 import { decideLabel } from './decision.ts';
@@ -51,21 +50,15 @@ export interface ModelRuntimeOptions {
 }
 
 export interface ModelRuntime {
-  /** Every loaded model. */
+  /** Every loaded model, one per source (model key). */
   readonly models: readonly ModelInfo[];
-  /** The sources (model keys) that have a model. */
-  sources(): string[];
   hasModel(source: string): boolean;
-  /** The model serving `source`; throws PipelineError MODEL_MISSING when there is none. */
-  modelFor(source: string): ModelInfo;
   /**
    * Classifies feature vectors for one model key: one outcome per row, in order. A row of the
    * wrong length or with a non-finite value gets INVALID_FEATURES; an unknown key gets
    * MODEL_MISSING for every row. Valid rows share one session.run.
    */
   predict(source: string, rows: readonly Float32Array[]): Promise<PredictionOutcome[]>;
-  /** Extracts features (@patternflow/sources) and classifies canonical records, grouped per model. */
-  classify(records: readonly NormalizedPattern[]): Promise<PredictionOutcome[]>;
   /** Releases the onnxruntime sessions. */
   close(): Promise<void>;
 }
@@ -375,44 +368,10 @@ export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<Mo
     return outcomes;
   }
 
-  async function classify(records: readonly NormalizedPattern[]): Promise<PredictionOutcome[]> {
-    const outcomes: PredictionOutcome[] = new Array(records.length);
-    const groups = new Map<string, { indexes: number[]; rows: Float32Array[] }>();
-    records.forEach((record, i) => {
-      try {
-        const { modelKey, values } = extractFeatures(record);
-        let group = groups.get(modelKey);
-        if (!group) {
-          group = { indexes: [], rows: [] };
-          groups.set(modelKey, group);
-        }
-        group.indexes.push(i);
-        group.rows.push(values);
-      } catch (err) {
-        if (!(err instanceof PipelineError) || dispositionOf(err) !== 'dead-letter') throw err;
-        outcomes[i] = { ok: false, error: err };
-      }
-    });
-    for (const [modelKey, group] of groups) {
-      const results = await predict(modelKey, group.rows);
-      group.indexes.forEach((recordIndex, j) => {
-        outcomes[recordIndex] = results[j]!;
-      });
-    }
-    return outcomes;
-  }
-
   return {
     models: Object.freeze(active.map((m) => m.info)),
-    sources: () => [...byKey.keys()].sort(),
     hasModel: (source) => byKey.has(source),
-    modelFor(source) {
-      const model = byKey.get(source);
-      if (!model) throw missing(source);
-      return model.info;
-    },
     predict,
-    classify,
     async close() {
       await Promise.all(active.map((m) => m.session.release()));
       byKey.clear();

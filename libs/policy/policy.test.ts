@@ -4,27 +4,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { type TaggedOverrides, taggedPattern } from '@patternflow/fixtures';
 import type { TaggedPattern } from '@patternflow/records';
 import { loadPolicy, parsePolicy } from './index.ts';
 
-function record(over: Partial<TaggedPattern> & { label?: string; score?: number } = {}): TaggedPattern {
+/** A tagged payments record of a free-tier tenant in eu-west, "legit" at 0.99 unless overridden. */
+function record(over: TaggedOverrides & { label?: string; score?: number } = {}): TaggedPattern {
   const { label = 'legit', score = 0.99, ...rest } = over;
-  return {
-    id: 'r1',
+  return taggedPattern({
     source: 'payments',
     kind: 'card_payment',
-    event_time: 1_764_000_000_000,
-    ingest_time: 1_764_000_000_100,
-    tenant: 't-1',
     tier: 'free',
     region: 'eu-west',
-    attributes: {},
-    payload: '{}',
-    payload_format: 'JSON',
-    payload_schema_id: null,
-    inference: { label, score, scores: {}, model_name: 'm', model_version: '1', inferred_at: 0 },
     ...rest,
-  };
+    inference: { label, score },
+  });
 }
 
 const HEAD = 'version: "t1"\nlanes: [critical, standard, bulk]\nrules:\n';

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { taggedPattern } from '@patternflow/fixtures';
 import type { TaggedPattern } from '@patternflow/records';
 import { loadPolicy } from './index.ts';
 
@@ -73,21 +74,15 @@ function syntheticMix(n: number, seed: number): TaggedPattern[] {
     const label = threat ? (s.threats[Math.floor(rand() * s.threats.length)] as string) : s.benign;
     // Most verdicts are confident; about one in ten is borderline.
     const score = rand() < 0.9 ? 0.8 + rand() * 0.2 : 0.5 + rand() * 0.3;
-    return {
+    return taggedPattern({
       id: `mix-${i}`,
       source: s.source,
       kind: s.kind,
-      event_time: 0,
-      ingest_time: 0,
       tenant: `t-${i % 50}`,
       tier: pick(rand(), TIERS),
       region: 'eu-west',
-      attributes: {},
-      payload: '{}',
-      payload_format: 'JSON',
-      payload_schema_id: null,
-      inference: { label, score, scores: {}, model_name: 'm', model_version: '1', inferred_at: 0 },
-    };
+      inference: { label, score },
+    });
   });
 }
 

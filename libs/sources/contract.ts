@@ -1,9 +1,11 @@
 /**
  * The contract every source pack (payments, auth, netflow, …) implements. Adding a source
  * means adding its raw schema (schemas/sources/<source>.avsc) and one module that exports
- * a SourcePack; the ingestor, tagger and trainer find it through libs/sources' registry.
+ * a SourcePack; the ingestor and the tagger find it through libs/sources' registry.
+ * Generating events of a source is tooling (tools/generators), not part of the pack.
  */
 import type { NormalizedPattern } from '@patternflow/records';
+import type { CanonicalMapping } from './mapping.ts';
 
 /** The parts of the canonical record a source decides; the ingestor fills in the rest. */
 export type NormalizedCore = Omit<
@@ -24,14 +26,6 @@ export interface SourceAdapter {
   normalize(raw: Record<string, unknown>): NormalizedCore;
 }
 
-export interface LabelledEvent {
-  source: string;
-  /** The raw event, valid against the source's raw schema, as a producer would send it. */
-  event: Record<string, unknown>;
-  /** Ground truth class, for training and evaluation only (never sent to Kafka). */
-  label: string;
-}
-
 /**
  * One model's input: the feature order and how to compute it from the canonical record.
  * The same definition writes the trainer's feature table and feeds the runtime, so
@@ -45,21 +39,11 @@ export interface FeatureDefinition {
   extract(record: NormalizedPattern): Float32Array;
 }
 
-export interface GeneratorOptions {
-  seed: number;
-  /** Event time of the first event (epoch millis). */
-  startTime: number;
-  /** Mean gap between consecutive event times of this source (millis). */
-  meanGapMs: number;
-}
-
-/** A source adapter plus what training and load generation need: labels, features, a generator. */
+/** A source adapter whose normalize is its declarative mapping, plus its model's features. */
 export interface SourcePack extends SourceAdapter {
   /** The canonical `kind` of this source's events (e.g. card_payment). */
   readonly kind: string;
-  /** Class names in model output order. */
-  readonly labels: readonly string[];
+  /** Canonical field → raw path and reading; `normalize` interprets it. */
+  readonly mapping: CanonicalMapping;
   readonly features: FeatureDefinition;
-  /** A deterministic stream of labelled raw events: same options => same events. */
-  createGenerator(options: GeneratorOptions): () => LabelledEvent;
 }

@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
-import { TIERS } from '@patternflow/records';
+import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
 import avro from 'avsc';
-import {
-  extractFeatures,
-  featureNames,
-  generateEvents,
-  getSourceAdapter,
-  getSourcePack,
-  sourceNames,
-  toNormalizedPattern,
-} from './index.ts';
+import { extractFeatures, featureNames, getSourceAdapter, getSourcePack, sourceNames } from './index.ts';
 
 const SOURCES = ['payments', 'auth', 'netflow'];
 
@@ -29,62 +21,9 @@ describe('registry', () => {
     assert.deepEqual(sourceNames(), SOURCES);
     for (const s of SOURCES) {
       assert.equal(getSourceAdapter(s)?.source, s);
-      assert.ok((getSourcePack(s)?.labels.length ?? 0) >= 2);
       assert.deepEqual(featureNames(s), getSourcePack(s)?.features.names);
     }
     assert.equal(getSourceAdapter('nope'), undefined);
-  });
-});
-
-describe('generateEvents', () => {
-  test('same seed => same events; another seed => other events', () => {
-    const a = [...generateEvents({ seed: 11, count: 300 })];
-    const b = [...generateEvents({ seed: 11, count: 300 })];
-    const c = [...generateEvents({ seed: 12, count: 300 })];
-    assert.deepEqual(a, b);
-    assert.notDeepEqual(a, c);
-  });
-
-  test('a mix interleaves all sources; one source stream does not depend on the mix', () => {
-    const mixed = [...generateEvents({ seed: 5, count: 600 })];
-    for (const s of SOURCES) assert.ok(mixed.filter((e) => e.source === s).length > 120, `${s} share`);
-    const onlyAuth = [...generateEvents({ seed: 5, count: 50, sources: ['auth'] })];
-    const authInMix = mixed.filter((e) => e.source === 'auth').slice(0, 50);
-    assert.deepEqual(authInMix, onlyAuth);
-  });
-
-  test('unknown source is refused', () => {
-    rejectsWith(
-      () => [...generateEvents({ seed: 1, count: 1, sources: ['nope'] })],
-      ErrorCodes.UNKNOWN_SOURCE,
-      /nope/,
-    );
-  });
-
-  test('labels are imbalanced but every class occurs', () => {
-    for (const s of SOURCES) {
-      const pack = getSourcePack(s)!;
-      const counts = new Map<string, number>();
-      for (const e of generateEvents({ seed: 3, count: 6000, sources: [s] })) {
-        counts.set(e.label, (counts.get(e.label) ?? 0) + 1);
-      }
-      assert.deepEqual(new Set(counts.keys()), new Set(pack.labels), `${s} classes`);
-      const majority = counts.get(pack.labels[0]!)!;
-      assert.ok(majority / 6000 > 0.8 && majority / 6000 < 0.99, `${s} majority share ${majority / 6000}`);
-    }
-  });
-
-  test('event ids are unique and every event carries tenant, tier, region and a time', () => {
-    const ids = new Set<string>();
-    for (const ev of generateEvents({ seed: 21, count: 3000 })) {
-      const core = getSourceAdapter(ev.source)!.normalize(ev.event);
-      assert.ok(!ids.has(core.id), `duplicate id ${core.id}`);
-      ids.add(core.id);
-      assert.ok((TIERS as readonly string[]).includes(core.tier));
-      assert.match(core.region, /^[a-z]+-[a-z]+$/);
-      assert.ok(core.tenant.length > 0);
-      assert.ok(core.event_time > Date.UTC(2025, 0, 1));
-    }
   });
 });
 

@@ -1,306 +1,64 @@
 /**
- * payments: card transactions from an acquiring platform, labelled fraud | legit.
- *
- * Fraud comes in three modes that look nothing alike (card testing: tiny amounts at high
- * velocity; card-not-present takeover: a big basket from a new device abroad; skimmed
- * cards: card-present far from home), while legitimate travellers, big-ticket buyers and
- * new customers each imitate one fraud signal. Fraud is rare (~4%), more common for
- * free-tier merchants and at night, and labels are noisy (missed chargebacks, friendly fraud).
+ * payments: card transactions from an acquiring platform (raw schema
+ * schemas/sources/payments.avsc): how they map to the canonical record and what the fraud
+ * model reads from them.
  */
 import { loadSchema } from '@patternflow/records';
-import {
-  contextFeatures,
-  defineFeatures,
-  FOREIGN_COUNTRIES,
-  flattenAttributes,
-  isoTimeMillis,
-  localHour,
-  pickTenant,
-  poissonEventStream,
-  REGION_PROFILE,
-  requireRegion,
-  requireString,
-  requireTier,
-  round,
-  type tenantPool,
-} from './common.ts';
-import type { LabelledEvent, NormalizedCore, SourcePack } from './contract.ts';
-import type { Rng } from './prng.ts';
+import type { SourcePack } from './contract.ts';
+import { contextFeatures, defineFeatures } from './features.ts';
+import { type CanonicalMapping, createNormalizer } from './mapping.ts';
 
-const SOURCE = 'payments';
-const LABELS = ['legit', 'fraud'] as const;
+/**
+ * The categories the features encode, in code order (a feature is an index into its list,
+ * so reordering one means retraining). Generators draw from the same lists.
+ */
+export const PAYMENTS_VOCABULARY = {
+  /** Minor-unit exponent and USD per major unit, per currency. */
+  currencies: {
+    EUR: [2, 1.08],
+    GBP: [2, 1.27],
+    PLN: [2, 0.25],
+    CZK: [2, 0.044],
+    USD: [2, 1],
+    CAD: [2, 0.74],
+    MXN: [2, 0.058],
+    INR: [2, 0.012],
+    SGD: [2, 0.74],
+    LKR: [2, 0.0033],
+    JPY: [0, 0.0067],
+    KRW: [0, 0.00075],
+    BRL: [2, 0.2],
+    ARS: [2, 0.0011],
+    CLP: [0, 0.0011],
+  } as Readonly<Record<string, readonly [exponent: number, usdPerUnit: number]>>,
+  merchantCategories: [4511, 4814, 4829, 5311, 5411, 5541, 5732, 5812, 5816, 5944, 7011, 7995, 8398],
+  channels: ['ecom', 'pos', 'moto'],
+  funding: ['credit', 'debit', 'prepaid'],
+  threeDsResults: ['authenticated', 'attempted', 'failed'],
+} as const;
 
-/** Currency per country: [code, minor-unit exponent, USD per major unit]. */
-const CURRENCY: Record<string, readonly [string, number, number]> = {
-  IE: ['EUR', 2, 1.08],
-  FR: ['EUR', 2, 1.08],
-  ES: ['EUR', 2, 1.08],
-  PT: ['EUR', 2, 1.08],
-  DE: ['EUR', 2, 1.08],
-  AT: ['EUR', 2, 1.08],
-  NL: ['EUR', 2, 1.08],
-  GB: ['GBP', 2, 1.27],
-  PL: ['PLN', 2, 0.25],
-  CZ: ['CZK', 2, 0.044],
-  US: ['USD', 2, 1],
-  CA: ['CAD', 2, 0.74],
-  MX: ['MXN', 2, 0.058],
-  IN: ['INR', 2, 0.012],
-  SG: ['SGD', 2, 0.74],
-  LK: ['LKR', 2, 0.0033],
-  JP: ['JPY', 0, 0.0067],
-  KR: ['KRW', 0, 0.00075],
-  BR: ['BRL', 2, 0.2],
-  AR: ['ARS', 2, 0.0011],
-  CL: ['CLP', 0, 0.0011],
+const { currencies, merchantCategories, channels, funding, threeDsResults } = PAYMENTS_VOCABULARY;
+
+const mapping: CanonicalMapping = {
+  source: 'payments',
+  kind: 'card_payment',
+  fields: {
+    id: { from: 'transaction_id', as: 'string' },
+    event_time: { from: 'created_at', as: 'iso-8601' },
+    tenant: { from: 'tenant_id', as: 'string' },
+    tier: { from: 'tier', as: 'tier' },
+    region: { from: 'region', as: 'region' },
+  },
 };
-const USD_PER_UNIT: Record<string, readonly [number, number]> = Object.fromEntries(
-  Object.values(CURRENCY).map(([code, exp, usd]) => [code, [exp, usd] as const]),
-);
-
-/** Typical basket in USD per merchant category. */
-const MCC_TYPICAL_USD: Record<number, number> = {
-  5411: 45,
-  5812: 30,
-  5541: 55,
-  5732: 350,
-  5816: 12,
-  5944: 600,
-  5311: 90,
-  4511: 420,
-  7011: 260,
-  7995: 60,
-  4814: 40,
-  4829: 200,
-  8398: 25,
-};
-const MCCS = Object.keys(MCC_TYPICAL_USD).map(Number);
-const EVERYDAY_MCCS = [5411, 5812, 5541, 5311, 4814, 5816];
-const CHANNELS = ['ecom', 'pos', 'moto'] as const;
-const FUNDING = ['credit', 'debit', 'prepaid'] as const;
-const THREE_DS = ['authenticated', 'attempted', 'failed'] as const;
-const BINS = ['411111', '424242', '510510', '545454', '601100', '371449', '356600', '401288'];
-
-type Scenario =
-  | 'normal'
-  | 'traveller'
-  | 'big_ticket'
-  | 'new_customer'
-  | 'card_testing'
-  | 'cnp_takeover'
-  | 'skimmed';
-
-const TIER_FRAUD_FACTOR: Record<string, number> = { enterprise: 0.5, business: 0.8, standard: 1, free: 1.8 };
-
-function generatePayment(rng: Rng, tenants: ReturnType<typeof tenantPool>, eventTime: number): LabelledEvent {
-  const tenant = pickTenant(rng, tenants);
-  const profile = REGION_PROFILE[tenant.region]!;
-  const hour = localHour(eventTime, tenant.region);
-  const night = hour < 6 || hour >= 23;
-  const fraudFactor = TIER_FRAUD_FACTOR[tenant.tier]! * (night ? 2.2 : 1);
-  const scenario = rng.weighted<Scenario>([
-    ['normal', 0.86],
-    ['traveller', 0.035],
-    ['big_ticket', 0.025],
-    ['new_customer', 0.05],
-    ['card_testing', 0.012 * fraudFactor],
-    ['cnp_takeover', 0.016 * fraudFactor],
-    ['skimmed', 0.008 * fraudFactor],
-  ]);
-  const fraud = scenario === 'card_testing' || scenario === 'cnp_takeover' || scenario === 'skimmed';
-
-  const home = rng.pick(profile.countries);
-  const merchantCountry = rng.chance(0.9) ? rng.pick(profile.countries) : rng.pick(FOREIGN_COUNTRIES);
-  const [currency, exponent, usd] = CURRENCY[merchantCountry] ?? ['USD', 2, 1];
-  const eu = tenant.region.startsWith('eu-');
-
-  let channel: (typeof CHANNELS)[number] = rng.weighted([
-    ['pos', 0.45],
-    ['ecom', 0.48],
-    ['moto', 0.07],
-  ]);
-  let mcc = rng.pick(rng.chance(0.75) ? EVERYDAY_MCCS : MCCS);
-  let accountAgeDays = Math.round(rng.logNormal(Math.log(900), 0.9));
-  let txnCount = rng.poisson(1.8);
-  let hasHistory = true;
-  let funding: (typeof FUNDING)[number] = rng.weighted([
-    ['credit', 0.5],
-    ['debit', 0.44],
-    ['prepaid', 0.06],
-  ]);
-  let cardCountry = home;
-  let ipCountry = rng.chance(0.96) ? home : rng.pick(FOREIGN_COUNTRIES);
-  let newDevice = rng.chance(0.08);
-  let fingerprintAgeHours = rng.logNormal(Math.log(2500), 1.2);
-  let ratio = rng.logNormal(0, 0.55); // amount / the card's 30-day average
-  let distanceKm = rng.logNormal(Math.log(9), 1.1);
-  let threeDs: (typeof THREE_DS)[number] | null =
-    channel === 'ecom'
-      ? eu
-        ? rng.weighted<(typeof THREE_DS)[number] | null>([
-            ['authenticated', 0.86],
-            ['attempted', 0.09],
-            ['failed', 0.03],
-            [null, 0.02],
-          ])
-        : rng.weighted<(typeof THREE_DS)[number] | null>([
-            [null, 0.7],
-            ['authenticated', 0.25],
-            ['attempted', 0.05],
-          ])
-      : null;
-  let fixedAmountMinor: number | null = null;
-
-  switch (scenario) {
-    case 'normal':
-      break;
-    case 'traveller':
-      // abroad with their own known device or card: looks like skimming/takeover on one axis
-      if (rng.chance(0.6)) {
-        channel = 'pos';
-        distanceKm = rng.logNormal(Math.log(2500), 0.8);
-        mcc = rng.pick([7011, 5812, 5411, 5541, 4511]);
-      } else {
-        channel = 'ecom';
-        ipCountry = rng.pick(FOREIGN_COUNTRIES);
-        newDevice = rng.chance(0.15);
-        threeDs = rng.chance(0.8) ? 'authenticated' : null;
-      }
-      ratio = rng.logNormal(0.2, 0.6);
-      break;
-    case 'big_ticket':
-      channel = rng.chance(0.7) ? 'ecom' : 'pos';
-      mcc = rng.pick([5732, 5944, 4511, 7011]);
-      ratio = rng.uniform(3, 18);
-      accountAgeDays = Math.round(rng.logNormal(Math.log(1500), 0.6));
-      newDevice = rng.chance(0.1);
-      threeDs = channel === 'ecom' ? (rng.chance(0.85) ? 'authenticated' : null) : null;
-      break;
-    case 'new_customer':
-      accountAgeDays = rng.int(0, 30);
-      hasHistory = false;
-      txnCount = rng.int(0, 2);
-      newDevice = rng.chance(0.7);
-      fingerprintAgeHours = rng.logNormal(Math.log(2), 1.5);
-      break;
-    case 'card_testing':
-      channel = 'ecom';
-      mcc = rng.pick([5816, 8398, 4814]);
-      fixedAmountMinor = exponent === 0 ? rng.int(50, 400) : rng.int(50, 300);
-      txnCount = rng.int(6, 60);
-      newDevice = rng.chance(0.75);
-      fingerprintAgeHours = rng.logNormal(Math.log(0.5), 1.2);
-      ipCountry = rng.chance(0.6) ? rng.pick(FOREIGN_COUNTRIES) : home;
-      funding = rng.weighted([
-        ['credit', 0.5],
-        ['debit', 0.2],
-        ['prepaid', 0.3],
-      ]);
-      threeDs = rng.weighted<(typeof THREE_DS)[number] | null>([
-        [null, 0.6],
-        ['attempted', 0.3],
-        ['failed', 0.1],
-      ]);
-      break;
-    case 'cnp_takeover':
-      channel = rng.chance(0.85) ? 'ecom' : 'moto';
-      mcc = rng.pick([5732, 5944, 5311, 4829]);
-      ratio = rng.uniform(2.5, 25);
-      txnCount = rng.int(1, 6);
-      newDevice = rng.chance(0.85);
-      fingerprintAgeHours = rng.logNormal(Math.log(1), 1.5);
-      ipCountry = rng.chance(0.7) ? rng.pick(FOREIGN_COUNTRIES) : home;
-      threeDs =
-        channel === 'ecom' && eu
-          ? rng.weighted<(typeof THREE_DS)[number] | null>([
-              ['failed', 0.3],
-              ['attempted', 0.45],
-              [null, 0.2],
-              ['authenticated', 0.05],
-            ])
-          : rng.chance(0.9)
-            ? null
-            : 'attempted';
-      break;
-    case 'skimmed':
-      channel = 'pos';
-      mcc = rng.pick([5732, 5944, 5541, 5411, 5311]);
-      ratio = rng.uniform(1.5, 9);
-      distanceKm = rng.logNormal(Math.log(1800), 1);
-      cardCountry = rng.chance(0.7) ? home : rng.pick(FOREIGN_COUNTRIES);
-      funding = rng.chance(0.65) ? 'debit' : 'credit';
-      break;
-  }
-
-  const avgUsd = MCC_TYPICAL_USD[mcc]! * rng.logNormal(0, 0.5);
-  const avgMinor = Math.max(1, Math.round((avgUsd / usd) * 10 ** exponent));
-  const amountMinor = fixedAmountMinor ?? Math.max(1, Math.min(2_000_000_000, Math.round(avgMinor * ratio)));
-  const cardPresent = channel === 'pos';
-
-  // Label noise: ~8% of fraud never gets a chargeback; ~0.3% of legit is disputed anyway.
-  let label: (typeof LABELS)[number] = fraud ? 'fraud' : 'legit';
-  if (fraud && rng.chance(0.08)) label = 'legit';
-  else if (!fraud && rng.chance(0.003)) label = 'fraud';
-
-  const event: Record<string, unknown> = {
-    transaction_id: rng.uuid(),
-    tenant_id: tenant.id,
-    tier: tenant.tier,
-    region: tenant.region,
-    created_at: new Date(eventTime).toISOString(),
-    amount: { value_minor: amountMinor, currency },
-    channel,
-    card: {
-      bin: rng.pick(BINS),
-      last4: String(rng.int(0, 9999)).padStart(4, '0'),
-      country: cardCountry,
-      funding,
-      present: cardPresent,
-    },
-    merchant: { id: `m-${rng.hex(8)}`, mcc, country: merchantCountry },
-    customer: {
-      account_age_days: Math.min(accountAgeDays, 20_000),
-      txn_count_24h: txnCount,
-      avg_amount_minor_30d: hasHistory ? Math.min(avgMinor, 2_000_000_000) : null,
-    },
-    device:
-      channel === 'pos'
-        ? null
-        : {
-            ip_country: ipCountry,
-            is_new: newDevice,
-            fingerprint_age_hours: round(
-              newDevice ? Math.min(fingerprintAgeHours, 24) : fingerprintAgeHours,
-              3,
-            ),
-          },
-    three_ds: threeDs === null ? null : { version: rng.chance(0.8) ? '2.2.0' : '2.1.0', result: threeDs },
-    distance_from_home_km: cardPresent ? round(distanceKm, 1) : null,
-  };
-  return { source: SOURCE, event, label };
-}
-
-function normalize(raw: Record<string, unknown>): NormalizedCore {
-  return {
-    id: requireString(SOURCE, raw, 'transaction_id'),
-    source: SOURCE,
-    kind: 'card_payment',
-    event_time: isoTimeMillis(SOURCE, raw, 'created_at'),
-    tenant: requireString(SOURCE, raw, 'tenant_id'),
-    tier: requireTier(SOURCE, raw, 'tier'),
-    region: requireRegion(SOURCE, raw, 'region'),
-    attributes: flattenAttributes(raw),
-  };
-}
 
 const log1p = Math.log1p;
 
-const features = defineFeatures(SOURCE, [
+const features = defineFeatures(mapping.source, [
   ...contextFeatures,
   [
     'amount_usd_log',
     (r) => {
-      const [exp, usd] = USD_PER_UNIT[r.str('amount.currency')] ?? [2, 1];
+      const [exp, usd] = currencies[r.str('amount.currency')] ?? [2, 1];
       return log1p((r.num('amount.value_minor') / 10 ** exp) * usd);
     },
   ],
@@ -312,10 +70,10 @@ const features = defineFeatures(SOURCE, [
     },
   ],
   ['has_history', (r) => (r.has('customer.avg_amount_minor_30d') ? 1 : 0)],
-  ['channel_code', (r) => r.code(r.str('channel'), CHANNELS)],
+  ['channel_code', (r) => r.code(r.str('channel'), channels)],
   ['card_present', (r) => (r.bool('card.present') ? 1 : 0)],
-  ['funding_code', (r) => r.code(r.str('card.funding'), FUNDING)],
-  ['mcc_code', (r) => MCCS.indexOf(r.num('merchant.mcc'))],
+  ['funding_code', (r) => r.code(r.str('card.funding'), funding)],
+  ['mcc_code', (r) => (merchantCategories as readonly number[]).indexOf(r.num('merchant.mcc'))],
   ['card_foreign_to_merchant', (r) => (r.str('card.country') === r.str('merchant.country') ? 0 : 1)],
   [
     'ip_country_mismatch',
@@ -329,18 +87,17 @@ const features = defineFeatures(SOURCE, [
     'fingerprint_age_log',
     (r) => (r.has('device.fingerprint_age_hours') ? log1p(r.num('device.fingerprint_age_hours')) : -1),
   ],
-  ['three_ds_code', (r) => r.code(r.optStr('three_ds.result'), THREE_DS)],
+  ['three_ds_code', (r) => r.code(r.optStr('three_ds.result'), threeDsResults)],
   ['distance_km_log', (r) => (r.has('distance_from_home_km') ? log1p(r.num('distance_from_home_km')) : -1)],
   ['account_age_log', (r) => log1p(r.num('customer.account_age_days'))],
   ['txn_count_24h', (r) => r.num('customer.txn_count_24h')],
 ]);
 
 export const payments: SourcePack = {
-  source: SOURCE,
-  kind: 'card_payment',
+  source: mapping.source,
+  kind: mapping.kind,
   rawSchema: loadSchema('sources/payments'),
-  labels: LABELS,
+  mapping,
+  normalize: createNormalizer(mapping),
   features,
-  normalize,
-  createGenerator: (options) => poissonEventStream(SOURCE, 'merch-', 60, options, generatePayment),
 };

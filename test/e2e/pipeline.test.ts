@@ -11,14 +11,19 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { ErrorCodes } from '@patternflow/errors';
-import { metricSum, produceGeneratedEvents, type ServiceFleet, startServices } from '@patternflow/harness';
+import {
+  metricSum,
+  produceGeneratedEvents,
+  readTopic,
+  type ServiceFleet,
+  stack,
+  startServices,
+} from '@patternflow/harness';
 import { createKafka, DeadLetterHeaders } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
 import type { Kafka } from 'kafkajs';
 import pg from 'pg';
-import { readTopic } from '../helpers/kafka.ts';
-import { stack } from '../helpers/stack.ts';
 
 const runId = `e2e${randomBytes(4).toString('hex')}`;
 const topics = topicNames(runId);

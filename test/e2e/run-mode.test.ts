@@ -10,12 +10,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { produceGeneratedEvents } from '@patternflow/harness';
+import { produceGeneratedEvents, stack } from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
 import pg from 'pg';
-import { stack } from '../helpers/stack.ts';
 
 const runId = `run${randomBytes(4).toString('hex')}`;
 const runDir = mkdtempSync(join(tmpdir(), `${runId}-`));

@@ -28,13 +28,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { stack } from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
 import { STAGES } from '@patternflow/service';
 import { createSupervisor, type Supervisor } from '@patternflow/supervisor';
 import pg from 'pg';
-import { stack } from '../helpers/stack.ts';
 import { prepareEvents, sendSteadily } from './load.ts';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 

@@ -1,6 +1,7 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { generateEvents } from '@patternflow/generators';
 import { type TopicNames, valueSubject } from '@patternflow/records';
-import { generateEvents, getSourceAdapter } from '@patternflow/sources';
+import { getSourceAdapter } from '@patternflow/sources';
 import type { Kafka, Message } from 'kafkajs';
 
 export interface PreparedEvent {

@@ -12,13 +12,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { ErrorCodes } from '@patternflow/errors';
+import { generateEvents } from '@patternflow/generators';
+import { stack, uniqueName } from '@patternflow/harness';
 import type { InboundRecord, StageHandler } from '@patternflow/kafka';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import { topicNames, valueSubject } from '@patternflow/records';
-import { generateEvents, getSourceAdapter, sourceNames } from '@patternflow/sources';
+import { getSourceAdapter, sourceNames } from '@patternflow/sources';
 import fc from 'fast-check';
 import { ingestor } from '../../services/ingestor/src/service.ts';
-import { stack, uniqueName } from '../helpers/stack.ts';
 
 const RUNS = Number(process.env.PF_FUZZ_RUNS ?? 10_000);
 const SEED = process.env.PF_FUZZ_SEED === undefined ? undefined : Number(process.env.PF_FUZZ_SEED);

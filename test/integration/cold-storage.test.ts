@@ -15,11 +15,11 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { stack } from '@patternflow/harness';
 import type { RoutedPattern } from '@patternflow/records';
 import pg from 'pg';
 import { createSinkStore } from '../../services/sink/src/cold-storage.ts';
 import { SinkCommitUnknownError } from '../../services/sink/src/sink-errors.ts';
-import { stack } from '../helpers/stack.ts';
 
 const DAY1 = Date.UTC(2026, 10, 24, 22, 0);
 const DAY2 = Date.UTC(2026, 10, 25, 3, 0);

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
+import { stack, uniqueName } from '@patternflow/harness';
 import { topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
 import type { SourceAdapter } from '@patternflow/sources';
 import { createIngestDecoder } from '../../services/ingestor/src/ingest.ts';
-import { stack, uniqueName } from '../helpers/stack.ts';
 
 /** v1 is what an older producer writes; the source pack's raw schema (v2) adds a field with a default. */
 const sensorV1 = {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
+import { stack, uniqueName } from '@patternflow/harness';
 import { createSchemaCodec, isConfluentFramed } from '@patternflow/registry';
-import { stack, uniqueName } from '../helpers/stack.ts';
 
 const namespace = 'dev.patternflow.test';
 const orderV1 = {

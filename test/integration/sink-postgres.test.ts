@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { type ErrorCode, ErrorCodes, PipelineError } from '@patternflow/errors';
+import { stack } from '@patternflow/harness';
 import type { RoutedPattern } from '@patternflow/records';
 import pg from 'pg';
 import { createPostgresWriter } from '../../services/sink/src/postgres-writer.ts';
-import { stack } from '../helpers/stack.ts';
 
 function routed(
   id: string,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { stack, uniqueName } from '@patternflow/harness';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { stack, uniqueName } from '../helpers/stack.ts';
 
 describe('the local stack answers for real', () => {
   const kafka = new Kafka({ clientId: 'smoke', brokers: stack.brokers, logLevel: logLevel.NOTHING });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { readTopic, stack, uniqueName } from '@patternflow/harness';
 import {
   createKafka,
   createStageRunner,
@@ -10,8 +11,6 @@ import {
 } from '@patternflow/kafka';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import type { Kafka } from 'kafkajs';
-import { readTopic } from '../helpers/kafka.ts';
-import { stack, uniqueName } from '../helpers/stack.ts';
 
 const logger = createLogger({ service: 'stage-runner-test', level: 'error' });
 

@@ -4,11 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { readTopic, stack, uniqueName } from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import { defineStageService, groupIdOf } from '@patternflow/service';
-import { readTopic } from '../helpers/kafka.ts';
-import { stack, uniqueName } from '../helpers/stack.ts';
 
 test('a service started in-process consumes, produces, commits what it produced and closes on stop', async () => {
   const namespace = uniqueName('start').replace('.', '-');

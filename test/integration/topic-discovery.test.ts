@@ -6,13 +6,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCodes } from '@patternflow/errors';
+import { generateEvents } from '@patternflow/generators';
+import { readTopic, stack, uniqueName } from '@patternflow/harness';
 import { createKafka, DeadLetterHeaders } from '@patternflow/kafka';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
-import { generateEvents } from '@patternflow/sources';
 import { ingestor } from '../../services/ingestor/src/service.ts';
-import { readTopic } from '../helpers/kafka.ts';
-import { stack, uniqueName } from '../helpers/stack.ts';
 
 test('an ingest topic created while the ingestor runs is consumed within seconds, without replaying committed work', async () => {
   const namespace = uniqueName('discover').replace('.', '-');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { stack, uniqueName } from '@patternflow/harness';
 import { createKafka, ensureTopics } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
-import { stack, uniqueName } from '../helpers/stack.ts';
 
 // Four services start at once in a fresh namespace and all create the same topics.
 test('services racing to create the same new topics all start (topic creation race)', async (t) => {

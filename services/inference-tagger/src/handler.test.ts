@@ -1,38 +1,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
-import type { InboundRecord } from '@patternflow/kafka';
+import { inboundRecord, normalizedPattern } from '@patternflow/fixtures';
 import type { PredictionOutcome } from '@patternflow/models';
 import { parseTraceparent } from '@patternflow/observability';
-import type { NormalizedPattern, TaggedPattern } from '@patternflow/records';
+import type { TaggedPattern } from '@patternflow/records';
 import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
 import { createTagHandler, type FeatureRow } from './handler.ts';
 import { createMicroBatcher } from './micro-batcher.ts';
 
-const normalized = (id: string, source: string): NormalizedPattern => ({
-  id,
-  source,
-  kind: 'k',
-  event_time: 1,
-  ingest_time: 2,
-  tenant: 't',
-  tier: 'free',
-  region: 'eu-west',
-  attributes: { amount: id === 'nan' ? Number.NaN : 10 },
-  payload: '{}',
-  payload_format: 'JSON',
-  payload_schema_id: null,
-});
+const normalized = (id: string, source: string) =>
+  normalizedPattern({ id, source, attributes: { amount: id === 'nan' ? Number.NaN : 10 } });
 
-const inbound = (value: string, offset: number): InboundRecord => ({
-  topic: 'patterns.normalized',
-  partition: 0,
-  offset: String(offset),
-  timestamp: 0,
-  key: null,
-  value: Buffer.from(value),
-  headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
-});
+const inbound = (value: string, offset: number) =>
+  inboundRecord({
+    topic: 'patterns.normalized',
+    offset: String(offset),
+    value,
+    headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+  });
 
 const decoder: SchemaDecoder = {
   async decode(buffer) {

@@ -1,27 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
+import { inboundRecord, normalizedPattern } from '@patternflow/fixtures';
 import type { InboundRecord } from '@patternflow/kafka';
 import { parseTraceparent } from '@patternflow/observability';
-import type { NormalizedPattern } from '@patternflow/records';
 import { createIngestHandler } from './handler.ts';
 import { createIngestDecoder } from './ingest.ts';
 
-const inbound = (value: string, headers: Record<string, string> = {}): InboundRecord => ({
-  topic: 'patterns.ingest.payments',
-  partition: 1,
-  offset: '7',
-  timestamp: 1000,
-  key: null,
-  value: Buffer.from(value),
-  headers,
-});
+const inbound = (value: string, headers: Record<string, string> = {}) =>
+  inboundRecord({ partition: 1, offset: '7', timestamp: 1000, value, headers });
 
 const decode = async ({ value, timestamp }: { value: Buffer | null; timestamp: number }) => {
   const text = String(value);
   if (text === 'bad') throw new PipelineError(ErrorCodes.VALUE_NOT_DECODABLE, 'not JSON');
   if (text === 'down') throw new PipelineError(ErrorCodes.REGISTRY_UNAVAILABLE, 'registry down');
-  return { id: `id-${text}`, source: 'payments', ingest_time: timestamp } as NormalizedPattern;
+  return normalizedPattern({ id: `id-${text}`, source: 'payments', ingest_time: timestamp });
 };
 
 const encoder = { schemaId: 1, encode: (value: unknown) => Buffer.from(JSON.stringify(value)) };

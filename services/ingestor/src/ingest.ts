@@ -20,12 +20,9 @@ export interface IngestInput {
   timestamp: number;
 }
 
-export type AdapterLookup =
-  | ReadonlyMap<string, SourceAdapter>
-  | ((source: string) => SourceAdapter | undefined);
-
 export interface IngestDecoderDeps {
-  adapters: AdapterLookup;
+  /** Every source this ingestor accepts, by name; each raw schema is compiled at construction. */
+  adapters: ReadonlyMap<string, SourceAdapter>;
   codec: Pick<SchemaCodec, 'decoderFor'>;
   /** Values above this many bytes are dead-lettered unread. */
   maxValueBytes: number;
@@ -58,7 +55,6 @@ export function createIngestDecoder(deps: IngestDecoderDeps): IngestDecoder {
       `maxValueBytes must be a positive integer, got ${maxValueBytes}`,
     );
   }
-  const lookup = typeof adapters === 'function' ? adapters : (source: string) => adapters.get(source);
   const byTopic = new Map<string, SourceState>();
 
   const buildState = (source: string, adapter: SourceAdapter): SourceState => {
@@ -82,11 +78,9 @@ export function createIngestDecoder(deps: IngestDecoderDeps): IngestDecoder {
     };
   };
 
-  // With a Map the source packs are known now: a broken raw schema fails the start, not a record.
-  if (typeof adapters !== 'function') {
-    for (const [source, adapter] of adapters) {
-      byTopic.set(topics.ingest(source), buildState(source, adapter));
-    }
+  // Every source is known now: a broken raw schema fails the start, not a record.
+  for (const [source, adapter] of adapters) {
+    byTopic.set(topics.ingest(source), buildState(source, adapter));
   }
 
   const stateFor = (topic: string): SourceState => {
@@ -100,15 +94,9 @@ export function createIngestDecoder(deps: IngestDecoderDeps): IngestDecoder {
         { details: { topic } },
       );
     }
-    const adapter = lookup(source);
-    if (adapter === undefined) {
-      throw new PipelineError(ErrorCodes.UNKNOWN_SOURCE, `no source pack for '${source}' (topic ${topic})`, {
-        details: { topic, source },
-      });
-    }
-    const state = buildState(source, adapter);
-    byTopic.set(topic, state);
-    return state;
+    throw new PipelineError(ErrorCodes.UNKNOWN_SOURCE, `no source pack for '${source}' (topic ${topic})`, {
+      details: { topic, source },
+    });
   };
 
   return async function decodeIngestRecord(input) {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
-import type { InboundRecord } from '@patternflow/kafka';
+import { inboundRecord, taggedPattern } from '@patternflow/fixtures';
 import { parsePolicy } from '@patternflow/policy';
-import type { RoutedPattern, TaggedPattern } from '@patternflow/records';
+import type { RoutedPattern } from '@patternflow/records';
 import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
 import { createRouteHandler, type LaneOutput } from './handler.ts';
 import { createRouteDecider } from './route.ts';
@@ -21,8 +21,7 @@ rules:
   'inline',
 );
 
-const tagged = (id: string, label: string): TaggedPattern =>
-  ({ id, source: 'payments', tier: 'free', inference: { label, score: 0.9 } }) as TaggedPattern;
+const tagged = (id: string, label: string) => taggedPattern({ id, inference: { label, score: 0.9 } });
 
 // Values are "id:label[:old]"; ":old" marks a frame of another tagged schema version.
 const decoder: SchemaDecoder = {
@@ -58,15 +57,8 @@ const lanes = new Map<string, LaneOutput>(
   }),
 );
 
-const inbound = (value: string, offset: number): InboundRecord => ({
-  topic: 'patterns.tagged',
-  partition: 0,
-  offset: String(offset),
-  timestamp: 0,
-  key: null,
-  value: Buffer.from(value),
-  headers: {},
-});
+const inbound = (value: string, offset: number) =>
+  inboundRecord({ topic: 'patterns.tagged', offset: String(offset), value });
 
 test('each record goes to its lane with the decision appended; other schema versions are re-encoded', async () => {
   fullDecoded.length = 0;

@@ -3,7 +3,7 @@
  * synchronous; the handler appends it to the record and publishes to patterns.routed.<lane>.
  */
 import type { Policy } from '@patternflow/policy';
-import type { Route, RoutedPattern, TaggedPattern } from '@patternflow/records';
+import type { Route, TaggedPattern } from '@patternflow/records';
 
 export interface RouterDeps {
   policy: Policy;
@@ -18,12 +18,6 @@ export function createRouteDecider({ policy, now = Date.now }: RouterDeps): (rec
     const { lane, rule } = policy.route(record);
     return { lane, rule, policy_version: policyVersion, routed_at: now() };
   };
-}
-
-/** The whole routed record: the tagged record with the decision attached. */
-export function createRouter(deps: RouterDeps): (record: TaggedPattern) => RoutedPattern {
-  const decide = createRouteDecider(deps);
-  return (record) => ({ ...record, route: decide(record) });
 }
 
 /** The fields the policy language can test (docs/routing.md), plus the id for the key. */

@@ -1,0 +1,9 @@
+/**
+ * @patternflow/harness: what the demo, the load generator, the benchmark and the
+ * integration/e2e tests share to drive the real stack. Production code never imports it
+ * (tools/production-imports.test.ts checks that).
+ */
+export { type LoadOptions, type LoadResult, produceGeneratedEvents } from './load.ts';
+export { metricSum, SERVICE_NAMES, type ServiceFleet, type ServiceName, startServices } from './services.ts';
+export { stack, uniqueName } from './stack.ts';
+export { type ReadRecord, readTopic } from './topic-reader.ts';

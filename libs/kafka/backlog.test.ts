@@ -3,7 +3,7 @@ import { describe, type TestContext, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createLogger } from '@patternflow/observability';
 import kafkajs, { type Kafka } from 'kafkajs';
-import { type BacklogLimit, createBacklogMonitor } from './backlog.ts';
+import { type BacklogLimit, createBacklogMonitor, PAUSE_KEPT_FOR_FAILED_CHECKS } from './backlog.ts';
 
 // kafkajs spreads its error classes into module.exports (invisible to ESM named imports).
 const { KafkaJSConnectionError } = kafkajs;
@@ -234,13 +234,11 @@ describe('backlog monitor: downstream groups without committed offsets', () => {
     }
   });
 
-  // KNOWN BUG, pinned for the lead (not fixed here): a downstream stage that overrides
-  // PF_GROUP_ID consumes under a group id the upstream stage does not know. The upstream
-  // stage then watches a group that does not exist; the monitor counts every record from
-  // the low watermark as backlog, nothing ever commits to that group, and the stage stays
-  // paused for good although its real downstream is caught up. This test asserts today's
-  // behaviour; when the lead fixes it, it should be turned around.
-  test('KNOWN BUG (pinned): watching a group id that does not exist keeps the stage paused for good', async (t) => {
+  // Why every stage must compute its downstream's group id from the same settings (the
+  // regression test of that is in libs/service/config.test.ts): a group that never
+  // committed counts everything from the low watermark, so watching the wrong id keeps the
+  // stage paused although its real downstream is caught up.
+  test('watching a group id that never committed counts the whole topic as backlog, whatever the real downstream does', async (t) => {
     const fake = fakeAdmin();
     fake.setEnds(OUT, [{ low: 0, high: 500 }]);
     // The real downstream group (overridden id) has consumed everything…
@@ -287,18 +285,20 @@ describe('backlog monitor: admin failures', () => {
     assert.deepEqual(changes, [true, false]);
   });
 
-  // TO REVIEW (reported, not changed): the monitor has no limit on how long it keeps a
-  // pause it can no longer verify. If the admin client stays broken (ACLs changed, the
-  // downstream group was deleted with an error, a broker that refuses OffsetFetch), the
-  // stage stays paused indefinitely while looking healthy: ready, live, paused=1, and a
-  // warning per check in the log. This test pins that behaviour.
-  test('TO REVIEW (pinned): while the admin keeps failing, a paused stage stays paused indefinitely', async (t) => {
+  // Regression: with the admin client broken for good (ACLs changed, a broker refusing
+  // OffsetFetch) a paused stage stayed paused indefinitely while looking healthy.
+  test('a pause that can no longer be verified is released after PAUSE_KEPT_FOR_FAILED_CHECKS failed checks', async (t) => {
     const fake = fakeAdmin();
     setBacklog(fake, 500);
     const { changes, nextCheck } = await startMonitor(t, fake);
     fake.state.failure = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED');
-    for (let i = 0; i < 20; i += 1) await nextCheck();
-    assert.deepEqual(changes, [true]);
+    for (let i = 0; i < PAUSE_KEPT_FOR_FAILED_CHECKS - 1; i += 1) await nextCheck();
+    assert.deepEqual(changes, [true], 'kept while the outage is short');
+    await nextCheck();
+    assert.deepEqual(changes, [true, false], 'released once it is not');
+    fake.state.failure = undefined;
+    await nextCheck();
+    assert.deepEqual(changes, [true, false, true], 'the next good measurement decides again');
   });
 });
 

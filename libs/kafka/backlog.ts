@@ -1,6 +1,14 @@
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 
+/**
+ * Consecutive checks that may fail while a pause stands. A pause the monitor can no longer
+ * verify (ACLs changed, a broker refusing OffsetFetch) would otherwise hold the stage for
+ * good while it looks healthy; Kafka itself is a durable buffer, so past this the pause is
+ * released and the stage consumes until a measurement succeeds again.
+ */
+export const PAUSE_KEPT_FOR_FAILED_CHECKS = 30;
+
 export interface BacklogLimit {
   /** The consumer group that reads our output. */
   downstreamGroupId: string;
@@ -72,15 +80,27 @@ export function createBacklogMonitor(options: {
     return backlog;
   }
 
+  let failedChecks = 0;
   async function check(): Promise<void> {
     try {
       const producedBefore = produced;
       const backlog = await measure();
+      failedChecks = 0;
       estimate = backlog + (produced - producedBefore);
       evaluate();
     } catch (error) {
-      // Not knowing the backlog is not a reason to stop or to start consuming.
-      logger.warn({ err: error }, 'could not measure the downstream backlog');
+      // Not knowing the backlog is not a reason to stop or to start consuming, for a while.
+      failedChecks += 1;
+      logger.warn({ err: error, failedChecks }, 'could not measure the downstream backlog');
+      if (over && failedChecks >= PAUSE_KEPT_FOR_FAILED_CHECKS) {
+        over = false;
+        estimate = 0;
+        logger.warn(
+          { failedChecks, downstream: limit.downstreamGroupId },
+          'downstream backlog unknown for too long: releasing the pause',
+        );
+        options.onChange(false);
+      }
     }
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import kafkajs, {
   type ConsumerRunConfig,
@@ -412,12 +412,14 @@ describe('stage runner: at-least-once', () => {
     const runner = await startRunner(t, options, fake);
 
     const batch = fake.deliver({ firstOffset: 0, count: 6 });
-    await assert.rejects(batch.done, (error) => error === refused);
+    const isRefusal = (error: unknown) =>
+      error instanceof PipelineError && error.code === ErrorCodes.KAFKA && error.cause === refused;
+    await assert.rejects(batch.done, (error) => error === refused || isRefusal(error));
     assert.deepEqual(batch.resolved, []);
     assert.equal(batch.commits, 0);
     assert.equal(fake.sends.length, 1, 'the second chunk is not attempted');
     assert.equal(await metric(options.metrics.recordsOut), 0);
-    assert.equal(await runner.failed, refused, 'a non-retriable produce error fails the stage');
+    assert.ok(isRefusal(await runner.failed), 'a non-retriable produce error fails the stage');
   });
 
   test(
@@ -527,8 +529,7 @@ describe('stage runner: retries', () => {
       const release = deferred();
       const options = runnerOptions(fake, async (records) => {
         attempts += 1;
-        if (attempts <= 2)
-          throw new PipelineError(ErrorCodes.SINK_WRITE, 'store unavailable', { retriable: true });
+        if (attempts <= 2) throw new PipelineError(ErrorCodes.SINK_UNAVAILABLE, 'store unavailable');
         thirdAttempt.resolve();
         await release.promise;
         return relay(records);
@@ -550,7 +551,7 @@ describe('stage runner: retries', () => {
       assert.equal(fake.sends.length, 1);
       assert.equal(fake.consumer.paused.size, 0, 'resumed after the retry succeeded');
       assert.equal(await metric(options.metrics.paused), 0);
-      assert.equal(await metric(options.metrics.retries, { reason: ErrorCodes.SINK_WRITE }), 2);
+      assert.equal(await metric(options.metrics.retries, { reason: ErrorCodes.SINK_UNAVAILABLE }), 2);
       assert.deepEqual(
         fake.log.filter((line) => line === 'pause' || line === 'resume' || line.startsWith('resolve')),
         ['pause', 'resume', 'resolve 0:2'],
@@ -617,7 +618,7 @@ describe('stage runner: retries', () => {
       const failing = new Set([0, 1]);
       const options = runnerOptions(fake, async (records) => {
         if (failing.has(records[0]!.partition)) {
-          throw new PipelineError(ErrorCodes.SINK_WRITE, 'store unavailable', { retriable: true });
+          throw new PipelineError(ErrorCodes.SINK_UNAVAILABLE, 'store unavailable');
         }
         return relay(records);
       });
@@ -654,7 +655,7 @@ describe('stage runner: retries', () => {
           fake,
           async (records) => {
             if (!outputAvailable) {
-              throw new PipelineError(ErrorCodes.SINK_WRITE, 'store unavailable', { retriable: true });
+              throw new PipelineError(ErrorCodes.SINK_UNAVAILABLE, 'store unavailable');
             }
             return relay(records);
           },
@@ -844,11 +845,11 @@ describe('stage runner: failures', () => {
       const runner = await startRunner(t, options, fake);
 
       const batch = fake.deliver({ firstOffset: 0, count: 3 });
-      await assert.rejects(batch.done, PipelineError);
+      const wholeChunk = /handler threw a record error for a whole chunk: one of these is bad/;
+      await assert.rejects(batch.done, wholeChunk);
       const failure = await runner.failed;
-      assert.ok(failure instanceof PipelineError);
-      assert.equal(failure.code, ErrorCodes.SCHEMA_VIOLATION);
-      assert.equal(failure.retriable, false);
+      assert.match(failure.message, wholeChunk);
+      assert.equal(dispositionOf(failure), 'fatal');
       assert.equal(fake.sends.length, 0, 'nothing dead-lettered');
       assert.deepEqual(batch.resolved, []);
       assert.equal(await metric(options.metrics.retries), 0);
@@ -939,7 +940,7 @@ describe('stage runner: shutdown and heartbeats', () => {
     const options = runnerOptions(
       fake,
       async () => {
-        throw new PipelineError(ErrorCodes.SINK_WRITE, 'store unavailable', { retriable: true });
+        throw new PipelineError(ErrorCodes.SINK_UNAVAILABLE, 'store unavailable');
       },
       { retryDelayMs: 50, maxRetryDelayMs: 50 },
     );

@@ -3,6 +3,17 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export ONNXRUNTIME_NODE_INSTALL := skip
 
+# Node.js 24 first on PATH for every target but `help`, so npm ci, tsc, the tests, the services
+# and the demo all run on it: scripts/node.sh installs it from the npm registry (cached in
+# .tools/) when the node on PATH is older, and prints the PATH to use.
+ifneq ($(filter-out help,$(or $(MAKECMDGOALS),help)),)
+NODE24_PATH := $(shell bash scripts/node.sh)
+ifneq ($(.SHELLSTATUS),0)
+$(error Node.js 24 is not available (scripts/node.sh failed, see the line above))
+endif
+export PATH := $(NODE24_PATH)
+endif
+
 .PHONY: help install up down status reset test test-unit test-integration test-e2e demo models eval bench lint typecheck format check compose-check alerts-check
 
 help: ## list the targets
@@ -12,7 +23,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-install: node_modules/.installed ## install the Node dependencies (npm ci)
+install: node_modules/.installed ## install the Node dependencies (npm ci, on Node.js 24)
 
 up: ## start Kafka, the schema registry and PostgreSQL (no Docker; cached downloads)
 	@bash scripts/stack.sh up

@@ -7,6 +7,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 lane=${1:-all}
+# Node.js 24 first on PATH (installed from the npm registry when the node on PATH is older).
+PATH=$(bash scripts/node.sh)
+export PATH
 
 find_tests() { find "$@" -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort; }
 

@@ -11,7 +11,9 @@ cd "$ROOT"
 export ONNXRUNTIME_NODE_INSTALL=skip
 
 command -v python3 >/dev/null || { echo "build.sh: python3 is required (3.10+)" >&2; exit 1; }
-command -v node >/dev/null || { echo "build.sh: node is required (20.11+)" >&2; exit 1; }
+# Node.js 24 first on PATH (installed from the npm registry when the node on PATH is older).
+PATH=$(bash scripts/node.sh)
+export PATH
 started=$(date +%s)
 
 VENV=training/.venv

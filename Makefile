@@ -50,13 +50,13 @@ test-e2e: install up ## end-to-end tests: the four services as processes on the 
 	@bash scripts/test.sh e2e
 
 demo: install up ## the main job: the stack, the four services and generated traffic, with a summary
-	@node --import tsx scripts/demo.ts
+	@node scripts/demo.ts
 
 models: ## rebuild every ONNX model from scratch (Python venv from training/requirements.txt)
 	@bash training/build.sh
 
 eval: install ## precision/recall/F1 per class of every model vs its baseline, on held-out data
-	@node --import tsx training/evaluate.ts
+	@node training/evaluate.ts
 
 bench: install up ## the benchmark harness (writes bench/results/*.json)
 	@npm run bench

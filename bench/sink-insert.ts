@@ -1,7 +1,7 @@
 /**
  * Sink insert modes compared on the real PostgreSQL: rows/s and client CPU per row for
  * 12 000 generated records in 1000-row batches, each mode twice, interleaved.
- *   node --import tsx bench/sink-insert.ts   (needs `make up`)
+ *   node bench/sink-insert.ts   (needs `make up`)
  */
 import type { RoutedPattern } from '@patternflow/records';
 import { generateEvents, toNormalizedPattern } from '@patternflow/sources';

@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 lane=${1:-all}
-# Node.js 24 first on PATH (installed from the npm registry when the node on PATH is older).
+# The tests run TypeScript through Node's own type stripping: Node.js 24 first on PATH.
 PATH=$(bash scripts/node.sh)
 export PATH
 
@@ -33,4 +33,4 @@ fi
 concurrency=1
 [ "$lane" = unit ] && concurrency=2
 # shellcheck disable=SC2086
-exec node --import tsx --test --test-concurrency="$concurrency" --test-reporter=spec $files
+exec node --test --test-concurrency="$concurrency" --test-reporter=spec $files

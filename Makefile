@@ -13,6 +13,11 @@ $(error Node.js 24 is not available (scripts/node.sh failed, see the line above)
 endif
 export PATH := $(NODE24_PATH)
 endif
+# kafkajs 2.2.4 hands setTimeout a negative delay on every connection (tulios/kafkajs#1751,
+# no release since). Node clamps it to 1 ms as Node 20 did, but Node 24 also prints a
+# non-JSON TimeoutNegativeWarning into every service log and test run: that one warning
+# type is silenced (scripts/test.sh and the Dockerfile do the same), no other.
+export NODE_OPTIONS := $(strip $(NODE_OPTIONS) --disable-warning=TimeoutNegativeWarning)
 
 .PHONY: help install up down status reset test test-unit test-integration test-e2e demo models eval bench lint typecheck format check compose-check alerts-check
 

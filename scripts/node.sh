@@ -66,6 +66,14 @@ chmod +x "$work/package/bin/node"
 ran=$("$work/package/bin/node" --version 2>&1) || die "the downloaded Node.js does not run here: $ran"
 [ "$ran" = "v$NODE_VERSION" ] || die "the downloaded node reports $ran, expected v$NODE_VERSION"
 
+# npm reads its machine-wide config from <node's prefix>/etc/npmrc, which for this node lies
+# inside .tools/. Linking it to the file the npm on PATH reads now (Debian's /usr/etc/npmrc
+# holds the system CA file, for one) keeps npm's registry, proxy and CA settings on Node 24.
+global_npmrc=$(npm config get globalconfig 2>/dev/null || true)
+if [ -f "$global_npmrc" ]; then
+  mkdir -p "$work/package/etc" && ln -s "$global_npmrc" "$work/package/etc/npmrc"
+fi
+
 # Renamed into place only once it runs, so a half-unpacked copy is never taken for a cached
 # one. When the rename fails, $DEST is either a concurrent run's finished copy (kept) or a
 # broken leftover (replaced).

@@ -1,7 +1,7 @@
 /**
  * Per-record CPU cost of each stage's handler alone (no Kafka): the ingestor's JSON path,
  * the tagger with the real models, the router. Uses the real registry for schema ids.
- *   node --import tsx bench/handlers.ts   (needs `make up`)
+ *   node bench/handlers.ts   (needs `make up`)
  */
 
 import { generateEvents } from '@patternflow/generators';

@@ -3,7 +3,7 @@
  * ModelRuntime.predict (feature validation + one session.run per batch + decoding).
  * Feature extraction is not included. Writes bench/results/inference.json.
  *
- *   node --import tsx bench/inference.ts [--seconds 3] [--threads 1]
+ *   node bench/inference.ts [--seconds 3] [--threads 1]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

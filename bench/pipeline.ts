@@ -52,6 +52,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * subjects, schema and directory.
  */
 export class PipelineRun {
+  readonly stack: StackEndpoints;
   readonly namespace: string;
   readonly schema: string;
   readonly coldDir: string;
@@ -61,11 +62,8 @@ export class PipelineRun {
   readonly pool: pg.Pool;
   readonly #fleets: ServiceFleet[] = [];
 
-  constructor(
-    readonly stack: StackEndpoints,
-    label: string,
-    runId: string,
-  ) {
+  constructor(stack: StackEndpoints, label: string, runId: string) {
+    this.stack = stack;
     this.namespace = `bench${runId}${label}`;
     this.schema = this.namespace;
     this.topics = topicNames(this.namespace);

@@ -1,7 +1,7 @@
 /**
  * Top self-time entries of a V8 .cpuprofile (as written by `node --cpu-prof`):
  *
- *   node --import tsx bench/profile-summary.ts <file.cpuprofile>... [--top 15] [--from-ms 0] [--json]
+ *   node bench/profile-summary.ts <file.cpuprofile>... [--top 15] [--from-ms 0] [--json]
  *
  * Self time per sample is taken from timeDeltas (the time until the next sample), summed
  * per function + url + line. Percentages are of the busy time, i.e. without "(idle)".
@@ -162,7 +162,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const files = args.filter((arg, i) => !arg.startsWith('--') && !values.has(i));
   if (files.length === 0) {
     process.stderr.write(
-      'usage: node --import tsx bench/profile-summary.ts <file.cpuprofile>... [--top 15] [--from-ms 0] [--json]\n',
+      'usage: node bench/profile-summary.ts <file.cpuprofile>... [--top 15] [--from-ms 0] [--json]\n',
     );
     process.exit(2);
   }

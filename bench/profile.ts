@@ -1,10 +1,10 @@
 /**
  * CPU profile of the four services at saturation:
  *
- *   node --import tsx bench/profile.ts [--seconds 30] [--events 150000]
+ *   node bench/profile.ts [--seconds 30] [--events 150000]
  *
  * Pre-fills the ingest topics of a fresh namespace, runs each service as
- * `node --cpu-prof --cpu-prof-dir=<dir>/<service> --import tsx services/<service>/src/main.ts`
+ * `node --cpu-prof --cpu-prof-dir=<dir>/<service> services/<service>/src/main.ts`
  * (Node 20 refuses --cpu-prof in NODE_OPTIONS, so the harness's startServices cannot pass
  * it), stops them with SIGTERM after the measured window, and prints the top self-time
  * functions of each service over that window only (bench/profile-summary.ts), leaving out
@@ -71,13 +71,7 @@ async function main(): Promise<void> {
       const out = createWriteStream(join(run.logDir, `${name}.log`), { flags: 'a' });
       const child = spawn(
         process.execPath,
-        [
-          '--cpu-prof',
-          `--cpu-prof-dir=${dir}`,
-          '--import',
-          'tsx',
-          join(ROOT, 'services', name, 'src', 'main.ts'),
-        ],
+        ['--cpu-prof', `--cpu-prof-dir=${dir}`, join(ROOT, 'services', name, 'src', 'main.ts')],
         {
           cwd: ROOT,
           env: {
@@ -151,7 +145,7 @@ async function main(): Promise<void> {
       out,
       `${JSON.stringify(
         {
-          command: `node --import tsx bench/profile.ts --seconds ${seconds} --events ${events}`,
+          command: `node bench/profile.ts --seconds ${seconds} --events ${events}`,
           machine: machineFacts(),
           sinkRowsPerSecWithProfiling: rate,
           windowSec: round((endAt - markAt) / 1000, 1),

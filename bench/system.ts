@@ -129,12 +129,15 @@ export function cpuDelta(
  */
 export class PeakRssTracker {
   readonly #peaks = new Map<string, number>();
+  readonly #pids: () => ReadonlyMap<string, number>;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly pids: () => ReadonlyMap<string, number>) {}
+  constructor(pids: () => ReadonlyMap<string, number>) {
+    this.#pids = pids;
+  }
 
   sample(): void {
-    for (const [name, pid] of this.pids()) {
+    for (const [name, pid] of this.#pids()) {
       const mem = memory(pid);
       if (mem) this.#peaks.set(name, Math.max(this.#peaks.get(name) ?? 0, mem.peakRssBytes, mem.rssBytes));
     }

@@ -11,7 +11,9 @@ cd "$ROOT"
 export ONNXRUNTIME_NODE_INSTALL=skip
 
 command -v python3 >/dev/null || { echo "build.sh: python3 is required (3.10+)" >&2; exit 1; }
-command -v node >/dev/null || { echo "build.sh: node is required (20.11+)" >&2; exit 1; }
+# Node.js 24 first on PATH (installed from the npm registry when the node on PATH is older).
+PATH=$(bash scripts/node.sh)
+export PATH
 started=$(date +%s)
 
 VENV=training/.venv
@@ -25,7 +27,7 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   echo "$want" >"$STAMP"
 fi
 
-if [ ! -e node_modules/tsx ] || [ ! -e node_modules/onnxruntime-node ]; then
+if [ ! -e node_modules/onnxruntime-node ]; then
   echo "build.sh: installing Node dependencies (npm ci)"
   npm ci --no-audit --no-fund
 fi
@@ -33,10 +35,10 @@ fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-node --import tsx training/export-features.ts "$WORK/data"
+node training/export-features.ts "$WORK/data"
 # Single-threaded BLAS/OpenMP keeps float summation order, hence the bytes, identical across machines.
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$VENV/bin/python" training/train.py "$WORK/data" "$WORK/models"
-PF_MODELS_DIR="$WORK/models" node --import tsx --test libs/models/golden.test.ts >"$WORK/golden.log" 2>&1 || {
+PF_MODELS_DIR="$WORK/models" node --test libs/models/golden.test.ts >"$WORK/golden.log" 2>&1 || {
   cat "$WORK/golden.log" >&2
   echo "build.sh: the TypeScript runtime does not reproduce the trainer's golden predictions; models/ left unchanged" >&2
   exit 1

@@ -4,7 +4,7 @@
  * through the TypeScript runtime (onnxruntime-node), next to a baseline per source: the
  * best single-feature rule fitted on the training data.
  *
- *   node --import tsx training/evaluate.ts [--models DIR] [--json FILE]
+ *   node training/evaluate.ts [--models DIR] [--json FILE]
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

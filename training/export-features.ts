@@ -5,7 +5,7 @@
  * @patternflow/sources' extractFeatures, the same function the runtime calls, so training
  * and serving cannot drift.
  *
- *   node --import tsx training/export-features.ts <out-dir>
+ *   node training/export-features.ts <out-dir>
  */
 
 import { once } from 'node:events';

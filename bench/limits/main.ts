@@ -1,6 +1,6 @@
 /**
  * Runs the limit measurements on the local stack and prints one table:
- *   node --import tsx bench/limits/main.ts [--quick] [--only=codec,kafka,chain,single,latency] [--json]
+ *   node bench/limits/main.ts [--quick] [--only=codec,kafka,chain,single,latency] [--json]
  * Needs the stack (`make up`); reads PF_KAFKA_BROKERS and PF_KAFKA_HOME, as exported by
  * `eval "$(bash scripts/stack.sh env)"`. bench/run.ts calls the same functions.
  */

@@ -418,7 +418,8 @@ async function launchRelay(isolation: RelayIsolation, options: RelayOptions): Pr
 
 function forkRelay(options: RelayOptions): RunningRelay {
   const child: ChildProcess = fork(WORKER, [], {
-    execArgv: ['--import', 'tsx'],
+    // Not the parent's flags (--test, --cpu-prof …): the relay runs as a plain process.
+    execArgv: [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let failure: Error | undefined;

@@ -241,7 +241,7 @@ if (process.env.PF_COLD_CRASH_CHILD) {
       const foreign = `part-sink-b-${Date.now()}-0000beef.ndjson.gz`;
       writeFileSync(join(day, foreign), 'another instance');
 
-      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+      const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
         env: { ...process.env, PF_COLD_CRASH_CHILD: JSON.stringify({ schema, coldDir, recordsFile }) },
         stdio: ['ignore', 'ignore', 'pipe'],
       });

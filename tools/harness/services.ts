@@ -27,7 +27,7 @@ export interface ServiceFleet {
 }
 
 /**
- * Runs the four services as real processes (node --import tsx services/<name>/src/main.ts),
+ * Runs the four services as real processes (node services/<name>/src/main.ts),
  * each with its own HTTP port and log file, as the demo, the e2e tests and the benchmark
  * need them.
  */
@@ -44,20 +44,16 @@ export function startServices(options: {
 
   const spawnOne = (name: ServiceName, httpPort: number, starts: number): ServiceProcess => {
     const log = createWriteStream(join(options.logDir, `${name}.log`), { flags: 'a' });
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(ROOT, 'services', name, 'src', 'main.ts')],
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          ...options.env,
-          ...options.perService?.[name],
-          PF_HTTP_PORT: String(httpPort),
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+    const child = spawn(process.execPath, [join(ROOT, 'services', name, 'src', 'main.ts')], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        ...options.env,
+        ...options.perService?.[name],
+        PF_HTTP_PORT: String(httpPort),
       },
-    );
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     return { name, httpPort, child, starts };

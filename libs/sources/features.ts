@@ -39,10 +39,13 @@ const TIER_CODE: Record<string, number> = { enterprise: 0, business: 1, standard
 
 /** Typed access to a record's attributes for feature functions; every miss is INVALID_FEATURES. */
 export class AttributeReader {
-  constructor(
-    readonly record: NormalizedPattern,
-    private readonly modelKey: string,
-  ) {}
+  readonly record: NormalizedPattern;
+  private readonly modelKey: string;
+
+  constructor(record: NormalizedPattern, modelKey: string) {
+    this.record = record;
+    this.modelKey = modelKey;
+  }
 
   private fail(path: string, message: string): PipelineError {
     return new PipelineError(

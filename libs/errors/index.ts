@@ -18,6 +18,14 @@ const CODE_TABLE = {
   VALUE_EMPTY: { code: 'PF_VALUE_EMPTY', disposition: 'dead-letter' },
   VALUE_OVERSIZED: { code: 'PF_VALUE_OVERSIZED', disposition: 'dead-letter' },
   VALUE_NOT_DECODABLE: { code: 'PF_VALUE_NOT_DECODABLE', disposition: 'dead-letter' },
+  /** Hostile rather than wrong: JSON nested deeper than the ingestor's limit (32 levels). */
+  VALUE_TOO_DEEP: { code: 'PF_VALUE_TOO_DEEP', disposition: 'dead-letter' },
+  /** An object with too many keys or an array with too many items (10 000). */
+  VALUE_TOO_WIDE: { code: 'PF_VALUE_TOO_WIDE', disposition: 'dead-letter' },
+  /** A string longer than 64 Ki characters or a number literal longer than 64. */
+  VALUE_TOO_LONG: { code: 'PF_VALUE_TOO_LONG', disposition: 'dead-letter' },
+  /** A key named __proto__, constructor or prototype, which can reach object prototypes. */
+  VALUE_FORBIDDEN_KEY: { code: 'PF_VALUE_FORBIDDEN_KEY', disposition: 'dead-letter' },
   UNKNOWN_SCHEMA_ID: { code: 'PF_UNKNOWN_SCHEMA_ID', disposition: 'dead-letter' },
   SCHEMA_VIOLATION: { code: 'PF_SCHEMA_VIOLATION', disposition: 'dead-letter' },
   MISSING_FIELD: { code: 'PF_MISSING_FIELD', disposition: 'dead-letter' },

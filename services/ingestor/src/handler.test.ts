@@ -77,10 +77,10 @@ test('a record that makes the decoder throw something unexpected is dead-lettere
   assert.ok(dead!.error.cause instanceof TypeError);
 });
 
-test('regression: a JSON value nested 100 000 levels deep is dead-lettered, it no longer escapes the handler as a RangeError', async () => {
+test('regression: a JSON value nested 100 000 levels deep is dead-lettered as too deep, it no longer escapes the handler as a RangeError', async () => {
   // The real decoder: JSON.parse copes with the depth, but describing the bad value for the
   // error message recursed until the stack overflowed, and the RangeError failed the whole
-  // chunk, forever (a crash loop on one record).
+  // chunk, forever (a crash loop on one record). The depth limit now refuses it unparsed.
   const decodeIngest = createIngestDecoder({
     adapters: new Map([
       [
@@ -115,9 +115,9 @@ test('regression: a JSON value nested 100 000 levels deep is dead-lettered, it n
   const result = await handler([inbound(deepArray), inbound(deepObject), inbound('{"id":"fine"}')]);
   assert.deepEqual(
     result.deadLetters.map((d) => d.error.code),
-    [ErrorCodes.RECORD_UNEXPECTED, ErrorCodes.MISSING_FIELD],
+    [ErrorCodes.VALUE_TOO_DEEP, ErrorCodes.VALUE_TOO_DEEP],
   );
-  assert.match(result.deadLetters[0]!.error.message, /RangeError: Maximum call stack size exceeded/);
+  assert.match(result.deadLetters[0]!.error.message, /nests deeper than 32 levels/);
   assert.deepEqual(
     result.messages.map((m) => m.key),
     ['fine'],

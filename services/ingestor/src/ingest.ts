@@ -11,6 +11,7 @@ import type { SchemaCodec, SchemaDecoder } from '@patternflow/registry';
 import { createAvroType, isConfluentFramed } from '@patternflow/registry';
 import type { SourceAdapter } from '@patternflow/sources';
 import type avro from 'avsc';
+import { findJsonLimitViolation } from './json-limits.ts';
 
 export interface IngestInput {
   topic: string;
@@ -190,7 +191,22 @@ function firstInvalidUtf8Offset(value: Buffer): number {
   }
 }
 
+const LIMIT_CODES = {
+  depth: ErrorCodes.VALUE_TOO_DEEP,
+  width: ErrorCodes.VALUE_TOO_WIDE,
+  length: ErrorCodes.VALUE_TOO_LONG,
+  'forbidden-key': ErrorCodes.VALUE_FORBIDDEN_KEY,
+} as const;
+
 function parseJsonRecord(text: string, state: SourceState): Record<string, unknown> {
+  // Before JSON.parse and the schema walk: their cost (and recursion) grows with exactly
+  // what a hostile value maximises.
+  const violation = findJsonLimitViolation(text);
+  if (violation !== undefined) {
+    throw new PipelineError(LIMIT_CODES[violation.kind], `value is refused: ${violation.message}`, {
+      details: { position: violation.position },
+    });
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -96,6 +96,32 @@ function load(seed: number, count: number, ratePerSecond?: number) {
   });
 }
 
+/**
+ * Values a producer must never be able to stop the pipeline with, each certain to be
+ * refused: deep, wide, long, prototype keys, wrong types, bad UTF-8, broken Confluent
+ * frames, empty and null. Deterministic: value i is always the same.
+ */
+function hostileValues(count: number): { index: number; value: Buffer | null }[] {
+  const families: ((i: number) => Buffer | null)[] = [
+    (i) => Buffer.from(`${'['.repeat(40 + i)}${']'.repeat(40 + i)}`),
+    (i) => Buffer.from(`${'{"a":'.repeat(33 + (i % 500))}1${'}'.repeat(33 + (i % 500))}`),
+    (i) => Buffer.from(`[${'1,'.repeat(10_000 + i)}1]`),
+    (i) => Buffer.from(`{"__proto__":{"admin":true},"n":${i}}`),
+    (i) => Buffer.from(`{"\\u0063onstructor":${i}}`),
+    (i) => Buffer.from(JSON.stringify({ id: 'x'.repeat(70_000 + i) })),
+    (i) => Buffer.from(`{"amount":${'9'.repeat(100 + i)}}`),
+    (i) => Buffer.from([0xc3, 0x28, i & 0xff, 0xa0, 0xa1]),
+    (i) => Buffer.from([0, 0x7f, 0xff, 0xff, (i % 200) + 1, 1, 2, 3]),
+    (i) => Buffer.from(JSON.stringify({ event_id: i, amount: 'lots', merchant: [] })),
+    (i) => (i % 2 === 0 ? null : Buffer.alloc(0)),
+    (i) => Buffer.from(`{"truncated": "${i}`),
+  ];
+  return Array.from({ length: count }, (_, index) => ({
+    index,
+    value: families[index % families.length]!(index),
+  }));
+}
+
 describe('patternflow end to end', { timeout: 900_000 }, () => {
   before(async () => {
     kafka = createKafka({ brokers: stack.brokers, clientId: runId, logger, clientLogLevel: 'error' });
@@ -211,6 +237,49 @@ describe('patternflow end to end', { timeout: 900_000 }, () => {
 
     const all = [...before, ...afterIds];
     assert.equal(await waitForRows(all, 120_000), all.length);
+    for (const service of fleet.processes.values()) {
+      assert.equal(service.starts, 1, `${service.name} never restarted`);
+      assert.equal(service.child.exitCode, null, `${service.name} still running`);
+    }
+  });
+
+  test('1 000 hostile records between valid ones: every valid record lands, every hostile one is dead-lettered with its reason, no restart', async () => {
+    const hostile = hostileValues(1_000);
+    const valid: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      valid.push(...(await load(3000 + round, 120)).ids);
+      const slice = hostile.slice(round * 200, (round + 1) * 200);
+      const producer = kafka.producer({ allowAutoTopicCreation: false });
+      await producer.connect();
+      await producer.send({
+        topic: topics.ingest(['payments', 'auth', 'netflow'][round % 3]!),
+        messages: slice.map(({ index, value }) => ({
+          key: `hostile-${index}`,
+          value,
+          headers: { 'x-hostile': String(index) },
+        })),
+      });
+      await producer.disconnect();
+    }
+    valid.push(...(await load(3010, 120)).ids);
+
+    const dead = (await readTopic(kafka, topics.dlq, 6 + hostile.length, { timeoutMs: 180_000 })).filter(
+      (record) => record.headers['x-hostile'] !== undefined,
+    );
+    assert.equal(new Set(dead.map((record) => record.headers['x-hostile'])).size, hostile.length);
+    const codes: ReadonlySet<string> = new Set(Object.values(ErrorCodes));
+    const reasons = new Map<string, number>();
+    for (const record of dead) {
+      const reason = record.headers[DeadLetterHeaders.reason] ?? '';
+      assert.ok(codes.has(reason), `a known reason code, got "${reason}"`);
+      assert.ok(record.headers[DeadLetterHeaders.message], 'a specific message');
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    }
+    assert.ok(
+      !reasons.has(ErrorCodes.RECORD_UNEXPECTED),
+      `every hostile value has a specific reason: ${[...reasons]}`,
+    );
+    assert.equal(await waitForRows(valid, 180_000), valid.length);
     for (const service of fleet.processes.values()) {
       assert.equal(service.starts, 1, `${service.name} never restarted`);
       assert.equal(service.child.exitCode, null, `${service.name} still running`);

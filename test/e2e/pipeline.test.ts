@@ -247,7 +247,7 @@ describe('patternflow end to end', { timeout: 900_000 }, () => {
     const hostile = hostileValues(1_000);
     const valid: string[] = [];
     for (let round = 0; round < 5; round++) {
-      valid.push(...(await load(3000 + round, 120)).ids);
+      valid.push(...(await load(5000 + round, 120)).ids);
       const slice = hostile.slice(round * 200, (round + 1) * 200);
       const producer = kafka.producer({ allowAutoTopicCreation: false });
       await producer.connect();
@@ -261,7 +261,7 @@ describe('patternflow end to end', { timeout: 900_000 }, () => {
       });
       await producer.disconnect();
     }
-    valid.push(...(await load(3010, 120)).ids);
+    valid.push(...(await load(5010, 120)).ids);
 
     const dead = (await readTopic(kafka, topics.dlq, 6 + hostile.length, { timeoutMs: 180_000 })).filter(
       (record) => record.headers['x-hostile'] !== undefined,

@@ -35,10 +35,13 @@ export async function prepareEvents(options: {
       let schemaId = schemaIds.get(source);
       if (schemaId === undefined) {
         const schema = { type: SchemaType.AVRO as const, schema: JSON.stringify(adapter.rawSchema) };
-        schemaId = (await registry.register(schema, { subject: valueSubject(topic) })).id;
+        schemaId = await withRetries(
+          async () => (await registry.register(schema, { subject: valueSubject(topic) })).id,
+        );
         schemaIds.set(source, schemaId);
       }
-      value = await registry.encode(schemaId, event);
+      const id = schemaId;
+      value = await withRetries(() => registry.encode(id, event));
     } else {
       value = Buffer.from(JSON.stringify(event));
     }
@@ -48,9 +51,27 @@ export async function prepareEvents(options: {
   return prepared;
 }
 
+/**
+ * A producer team retries its registry calls: after an outage of PostgreSQL, the registry
+ * answers 500 on its stale pooled connections for a moment.
+ */
+async function withRetries<T>(call: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
 export interface SteadyLoad {
   /** Ids whose produce was acknowledged (acks=all), in send order. */
   acked(): readonly string[];
+  /** How many ids had been acknowledged at `time` (epoch ms). */
+  ackedAt(time: number): number;
   readonly done: Promise<{ acked: number; sendRetries: number; elapsedMs: number }>;
 }
 
@@ -68,6 +89,8 @@ export function sendSteadily(options: {
 }): SteadyLoad {
   const batchSize = options.batchSize ?? 100;
   const acked: string[] = [];
+  // (time, acknowledged so far) after every batch
+  const progress: { at: number; count: number }[] = [];
   let sendRetries = 0;
   const done = (async () => {
     const producer = options.kafka.producer({
@@ -98,6 +121,7 @@ export function sendSteadily(options: {
           }
         }
         for (const event of batch) acked.push(event.id);
+        progress.push({ at: Date.now(), count: acked.length });
         const due = started + ((i + batch.length) / options.ratePerSecond) * 1000;
         const wait = due - Date.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -107,5 +131,13 @@ export function sendSteadily(options: {
     }
     return { acked: acked.length, sendRetries, elapsedMs: Date.now() - started };
   })();
-  return { acked: () => acked, done };
+  const ackedAt = (time: number) => {
+    let count = 0;
+    for (const sample of progress) {
+      if (sample.at > time) break;
+      count = sample.count;
+    }
+    return count;
+  };
+  return { acked: () => acked, ackedAt, done };
 }

@@ -4,3 +4,9 @@ export { DeadLetterHeaders, toDeadLetterMessage } from './dead-letter.ts';
 export type { DeadLetter, InboundRecord, OutboundMessage, StageHandler, StageResult } from './records.ts';
 export { createStageRunner, type StageRunner, type StageRunnerOptions } from './stage-runner.ts';
 export { ensureTopics, type TopicSpec } from './topics.ts';
+export {
+  locateUnreadableBatch,
+  type SkipRecord,
+  skipUnreadableRange,
+  type UnreadableRange,
+} from './unreadable.ts';

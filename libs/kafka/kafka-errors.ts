@@ -11,6 +11,7 @@ import kafkajs from 'kafkajs';
 const {
   KafkaJSConnectionError,
   KafkaJSError,
+  KafkaJSNotImplemented,
   KafkaJSNumberOfRetriesExceeded,
   KafkaJSProtocolError,
   KafkaJSRequestTimeoutError,
@@ -61,4 +62,16 @@ export function kafkaFailure(error: unknown): PipelineError | undefined {
     cause: error,
     ...(type === undefined ? {} : { details: { type } }),
   });
+}
+
+/**
+ * Whether a consumer failure that no handler threw means kafkajs could not read a fetched
+ * batch: a codec it does not have, a batch the broker marks corrupt, or anything thrown
+ * from outside kafkajs's own error classes while decoding (a codec library, a decoder that
+ * trips over garbage). Connection, timeout, rebalance and authorization failures are not.
+ */
+export function isUnreadableBatch(error: unknown): boolean {
+  if (error instanceof KafkaJSNotImplemented) return true;
+  if (error instanceof KafkaJSProtocolError) return error.type === 'CORRUPT_MESSAGE';
+  return !(error instanceof KafkaJSError);
 }

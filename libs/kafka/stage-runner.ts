@@ -13,7 +13,7 @@ import {
 import type { Logger } from 'pino';
 import { type BacklogLimit, createBacklogMonitor } from './backlog.ts';
 import { toDeadLetterMessage } from './dead-letter.ts';
-import { kafkaFailure } from './kafka-errors.ts';
+import { isUnreadableBatch, kafkaFailure } from './kafka-errors.ts';
 import { type InboundRecord, type OutboundMessage, type StageHandler, toInboundRecord } from './records.ts';
 
 export interface StageRunnerOptions {
@@ -39,6 +39,12 @@ export interface StageRunnerOptions {
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
   now?: () => number;
+  /**
+   * Read one batch per partition per fetch and stop short of this offset of this partition:
+   * how a stage consumes the readable records in front of an unreadable batch (a normal
+   * fetch fails as a whole, readable records included). `reachedStop` settles there.
+   */
+  stopBefore?: { topic: string; partition: number; offset: string };
 }
 
 export interface StageRunner {
@@ -48,6 +54,16 @@ export interface StageRunner {
   isReady(): boolean;
   /** Settles when the runner fails for good (a fatal failure, see libs/errors): exit non-zero. */
   readonly failed: Promise<Error>;
+  /**
+   * Settles when the consumer cannot read a fetched batch (a corrupt batch, a codec it does
+   * not have). No record caused it and a restart would fetch the same batch again, so this
+   * is not `failed`: the stage stays up, not ready, until an operator skips the batch.
+   */
+  readonly unreadable: Promise<Error>;
+  /** The partitions of the last group join. */
+  assignment(): Readonly<Record<string, readonly number[]>>;
+  /** With `stopBefore`: settles once everything before that offset is processed and committed. */
+  readonly reachedStop: Promise<void>;
 }
 
 class StopRequested extends Error {}
@@ -70,8 +86,10 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     groupId: options.groupId,
     sessionTimeout: options.sessionTimeoutMs,
     heartbeatInterval: heartbeatIntervalMs,
-    maxBytes: options.maxFetchBytes,
-    maxBytesPerPartition: Math.max(1024 * 64, Math.floor(options.maxFetchBytes / 4)),
+    // One batch per partition per fetch (brokers return at least one whole batch) in front
+    // of an unreadable batch.
+    maxBytes: options.stopBefore ? 1 : options.maxFetchBytes,
+    maxBytesPerPartition: options.stopBefore ? 1 : Math.max(1024 * 64, Math.floor(options.maxFetchBytes / 4)),
     maxWaitTimeInMs: 100,
     retry: { retries: 10 },
   });
@@ -93,6 +111,19 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
   const failed = new Promise<Error>((resolve) => {
     failWith = resolve;
   });
+  let unreadableWith: (error: Error) => void = () => {};
+  const unreadable = new Promise<Error>((resolve) => {
+    unreadableWith = resolve;
+  });
+  let assignment: Readonly<Record<string, readonly number[]>> = {};
+  // Errors our eachBatch threw back to kafkajs: a crash with one of them is ours, not the client's.
+  const thrownByHandler = new WeakSet<object>();
+  let reachedStopWith: () => void = () => {};
+  const reachedStop = new Promise<void>((resolve) => {
+    reachedStopWith = resolve;
+  });
+  const stopBefore = options.stopBefore;
+  const stopOffset = stopBefore ? BigInt(stopBefore.offset) : 0n;
 
   // Why the consumer is paused; it runs only when no reason is left.
   const pauseReasons = new Set<string>();
@@ -247,7 +278,13 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       if (Number.isFinite(highWatermark))
         metrics.consumerLag.set(lagLabels, Math.max(0, highWatermark - nextOffset));
     };
-    const messages = batch.messages;
+    const isStopPartition =
+      stopBefore !== undefined &&
+      batch.topic === stopBefore.topic &&
+      batch.partition === stopBefore.partition;
+    const messages = isStopPartition
+      ? batch.messages.filter((message) => BigInt(message.offset) < stopOffset)
+      : batch.messages;
     if (messages.length > 0) setLag(Number(messages[0]!.offset));
     for (let start = 0; start < messages.length; start += options.maxBatchRecords) {
       // Paused (backpressure) or revoked: leave the rest unresolved; it is fetched again
@@ -270,14 +307,27 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       await payload.heartbeat();
       await payload.commitOffsetsIfNecessary();
     }
+    if (isStopPartition) {
+      const next = messages.length > 0 ? BigInt(messages[messages.length - 1]!.offset) + 1n : undefined;
+      if (next === undefined || next >= stopOffset) {
+        // Paused before the next fetch is built, so the unreadable batch is never fetched again.
+        consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
+        await payload.commitOffsetsIfNecessary();
+        reachedStopWith();
+      }
+    }
   }
 
   return {
     failed,
+    unreadable,
+    reachedStop,
+    assignment: () => assignment,
     isReady: () => ready && !stopping,
     async start() {
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         ready = true;
+        assignment = payload.memberAssignment;
         applyPauseState();
         logger.info(
           { memberId: payload.memberId, assignment: payload.memberAssignment },
@@ -287,6 +337,13 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         ready = false;
         if (!payload.restart) {
+          const ours =
+            typeof payload.error === 'object' && payload.error !== null && thrownByHandler.has(payload.error);
+          if (!ours && isUnreadableBatch(payload.error)) {
+            logger.error({ err: payload.error, assignment }, 'the consumer cannot read a fetched batch');
+            unreadableWith(payload.error);
+            return;
+          }
           logger.error({ err: payload.error }, 'consumer crashed and will not restart');
           failWith(payload.error);
         } else {
@@ -307,6 +364,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
             await eachBatch(payload);
           } catch (error) {
             // kafkajs gets its own error back: it decides how to rejoin or restart.
+            if (typeof error === 'object' && error !== null) thrownByHandler.add(error);
             const failure = kafkaFailure(error) ?? error;
             if (dispositionOf(failure) === 'fatal') {
               logger.error({ err: failure }, 'non-retriable failure; the stage stops');

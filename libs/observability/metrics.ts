@@ -14,6 +14,7 @@ export interface StageMetrics {
   readonly consumerLag: Gauge<'stage' | 'topic' | 'partition'>;
   readonly retries: Counter<'stage' | 'reason'>;
   readonly inputTopics: Gauge<'stage' | 'topic'>;
+  readonly unreadableBatch: Gauge<'stage' | 'topic' | 'partition' | 'from' | 'to'>;
 }
 
 export function createStageMetrics(stage: string, registry = new Registry()): StageMetrics {
@@ -76,6 +77,12 @@ export function createStageMetrics(stage: string, registry = new Registry()): St
       name: 'pf_input_topics',
       help: '1 for each topic the stage consumes (ingest topics created while it runs appear within PF_TOPIC_REFRESH_MS)',
       labelNames: ['stage', 'topic'],
+      registers,
+    }),
+    unreadableBatch: new Gauge({
+      name: 'pf_unreadable_batch',
+      help: '1 while the stage stands in front of offsets [from, to) its client cannot read; skip them with scripts/skip-batch.ts',
+      labelNames: ['stage', 'topic', 'partition', 'from', 'to'],
       registers,
     }),
   };

@@ -13,6 +13,8 @@ export const Topics = {
   tagged: 'patterns.tagged',
   routedPrefix: 'patterns.routed.',
   dlq: 'patterns.dlq',
+  /** The audit trail of offsets an operator skipped because no client could read them. */
+  skipped: 'patterns.skipped',
 } as const;
 
 export const ingestTopic = (source: string): string => `${Topics.ingestPrefix}${source}`;
@@ -23,6 +25,7 @@ export interface TopicNames {
   readonly normalized: string;
   readonly tagged: string;
   readonly dlq: string;
+  readonly skipped: string;
   ingest(source: string): string;
   routed(lane: string): string;
   /** The source of an ingest topic name, or undefined when it is not one. */
@@ -42,6 +45,7 @@ export function topicNames(namespace = ''): TopicNames {
     normalized: `${prefix}${Topics.normalized}`,
     tagged: `${prefix}${Topics.tagged}`,
     dlq: `${prefix}${Topics.dlq}`,
+    skipped: `${prefix}${Topics.skipped}`,
     ingest: (source: string) => `${ingestPrefix}${source}`,
     routed: (lane: string) => `${prefix}${Topics.routedPrefix}${lane}`,
     sourceOf: (topic: string) =>

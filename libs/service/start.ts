@@ -6,6 +6,7 @@ import {
   ensureTopics,
   type StageHandler,
   type StageRunner,
+  type StageRunnerOptions,
 } from '@patternflow/kafka';
 import {
   createLogger,
@@ -21,6 +22,7 @@ import {
   stageConfigSpec,
   stageRunnerSettings,
 } from './config.ts';
+import { waitOutUnreadableBatch } from './unreadable-batch.ts';
 
 /** What a service is built from besides its configuration; tests and the benchmark pass their own. */
 export interface StageDeps {
@@ -141,7 +143,11 @@ export async function startService<C extends StageConfig>(
     return stopped;
   };
 
-  const startRunner = async (topics: readonly string[]) => {
+  let stuck = false;
+  const startRunner = async (
+    topics: readonly string[],
+    extra: Pick<StageRunnerOptions, 'stopBefore'> = {},
+  ): Promise<StageRunner> => {
     const next = createStageRunner({
       stage,
       kafka,
@@ -151,6 +157,7 @@ export async function startService<C extends StageConfig>(
       logger,
       metrics,
       ...settings,
+      ...extra,
     });
     runner = next;
     next.failed.then((error) => {
@@ -159,8 +166,36 @@ export async function startService<C extends StageConfig>(
       fatal = true;
       failWith(error);
     });
+    if (extra.stopBefore === undefined) {
+      next.unreadable.then((error) => {
+        if (runner !== next || stopped) return;
+        stuck = true;
+        swapping = (async () => {
+          await next.stop().catch(() => {});
+          await waitOutUnreadableBatch({
+            kafka,
+            groupId: settings.groupId,
+            assignment: next.assignment(),
+            startRunner: (options) => startRunner(inputTopics, options),
+            metrics,
+            logger,
+            stopped: () => stopped !== undefined,
+            skipCommand: (range) =>
+              `node scripts/skip-batch.ts --group ${settings.groupId} --topic ${range.topic} --partition ${range.partition} --from ${range.from} --to ${range.to} --reason "<why>"`,
+          });
+          if (stopped) return;
+          stuck = false;
+          await startRunner(inputTopics);
+        })().catch((failure: unknown) => {
+          logger.error({ err: failure, cause: error }, 'could not recover from an unreadable batch');
+          fatal = true;
+          failWith(failure as Error);
+        });
+      });
+    }
     for (const topic of topics) metrics.inputTopics.set({ topic }, 1);
     await next.start();
+    return next;
   };
 
   const matchingTopics = async (pattern: RegExp): Promise<string[]> => {
@@ -214,7 +249,7 @@ export async function startService<C extends StageConfig>(
       port: config.httpPort,
       host: config.httpHost,
       registry: metrics.registry,
-      health: { live: () => !fatal, ready: () => !fatal && (runner?.isReady() ?? false) },
+      health: { live: () => !fatal, ready: () => !fatal && !stuck && (runner?.isReady() ?? false) },
     });
     await startRunner(inputTopics);
     if (parts.inputTopicPattern) watchTopics(parts.inputTopicPattern);

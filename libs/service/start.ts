@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { type Check, type ConfigOf, type ConfigSpec, type Env, loadConfig } from '@patternflow/config';
+import { dispositionOf } from '@patternflow/errors';
 import {
   createKafka,
   createStageRunner,
@@ -113,13 +114,26 @@ export async function startService<C extends StageConfig>(
 ): Promise<RunningStage> {
   const { logger, metrics } = deps;
   const { stage } = service;
-  const parts = await service.build(config, deps);
   let fatal = false;
+  let stuck = false;
+  let runner: StageRunner | undefined;
+  // Up before the build: live while the stage waits for a dependency, ready once it consumes.
+  const server: Server = await startHttpServer({
+    port: config.httpPort,
+    host: config.httpHost,
+    registry: metrics.registry,
+    health: { live: () => !fatal, ready: () => !fatal && !stuck && (runner?.isReady() ?? false) },
+  });
+  let parts: StageParts;
+  try {
+    parts = await buildWhenDependenciesAnswer(service, config, deps);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
   const kafka = createKafka({ brokers: config.brokers, clientId: `patternflow-${stage}`, logger });
   const admin = kafka.admin();
   let adminConnected = false;
-  let server: Server | undefined;
-  let runner: StageRunner | undefined;
   let topicWatch: NodeJS.Timeout | undefined;
   let stopped: Promise<void> | undefined;
   let failWith: (error: Error) => void = () => {};
@@ -137,13 +151,12 @@ export async function startService<C extends StageConfig>(
       } finally {
         if (adminConnected) await admin.disconnect().catch(() => {});
         await parts.close?.();
-        server?.close();
+        server.close();
       }
     })();
     return stopped;
   };
 
-  let stuck = false;
   const startRunner = async (
     topics: readonly string[],
     extra: Pick<StageRunnerOptions, 'stopBefore'> = {},
@@ -245,12 +258,6 @@ export async function startService<C extends StageConfig>(
         ...new Set([...parts.inputTopics, ...(await matchingTopics(parts.inputTopicPattern))]),
       ].sort();
     }
-    server = await startHttpServer({
-      port: config.httpPort,
-      host: config.httpHost,
-      registry: metrics.registry,
-      health: { live: () => !fatal, ready: () => !fatal && !stuck && (runner?.isReady() ?? false) },
-    });
     await startRunner(inputTopics);
     if (parts.inputTopicPattern) watchTopics(parts.inputTopicPattern);
   } catch (error) {
@@ -259,6 +266,28 @@ export async function startService<C extends StageConfig>(
   }
   logger.info({ inputTopics, httpPort: config.httpPort, groupId: settings.groupId }, 'stage running');
   return { failed, stop };
+}
+
+/**
+ * A build fails while a dependency (the schema registry, PostgreSQL) does not answer: that
+ * is a reason to wait, not to exit — an orchestrator would only restart the process into
+ * the same wait. Anything else (bad models, a bad policy) fails the start.
+ */
+async function buildWhenDependenciesAnswer<C extends StageConfig>(
+  service: StageService<C>,
+  config: C,
+  deps: StageDeps,
+): Promise<StageParts> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await service.build(config, deps);
+    } catch (error) {
+      if (dispositionOf(error) !== 'retry') throw error;
+      const delayMs = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 6));
+      deps.logger.warn({ err: error, attempt, delayMs }, 'a dependency does not answer yet; building again');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
 }
 
 /**
@@ -298,21 +327,25 @@ export function runMain<C extends StageConfig>(service: StageService<C>, env: En
       },
     );
   };
+  let running: RunningStage | undefined;
   const started = startService(service, config, deps);
-  // Installed before the start finishes: a signal during startup still stops cleanly.
+  // Installed before the start finishes: a signal while the stage still waits for a
+  // dependency ends the process at once (it has consumed nothing, so nothing to commit).
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      started.then(
-        (running) => exit(running, signal, 0),
-        () => {},
-      );
+      if (running) exit(running, signal, 0);
+      else {
+        logger.info({ reason: signal }, 'stopping before the stage started');
+        process.exit(0);
+      }
     });
   }
   started.then(
-    (running) => {
-      running.failed.then((error) => {
+    (stage) => {
+      running = stage;
+      stage.failed.then((error) => {
         logger.fatal({ err: error }, 'stage failed');
-        exit(running, 'fatal error', 1);
+        exit(stage, 'fatal error', 1);
       });
     },
     (error: unknown) => {

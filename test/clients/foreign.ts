@@ -84,6 +84,10 @@ export async function produceWithJavaConsole(codec: Codec, records: readonly For
           stack.brokers.join(','),
           '--topic',
           topic,
+          // ConsoleProducer sets compression.type from --compression-codec (default none)
+          // after --producer-property: without it the batches go uncompressed.
+          '--compression-codec',
+          codec,
           '--producer-property',
           `compression.type=${codec}`,
           '--producer-property',

@@ -42,8 +42,8 @@ function isXerialFramed(buffer: Buffer): boolean {
 }
 
 /**
- * Xerial-framed snappy, as the Java client writes it: every client reads it (the Java
- * client requires the framing; librdkafka, kafkajs codecs and others accept both forms).
+ * Xerial-framed snappy, as the Java client writes it, so that whatever reads Java
+ * producers' batches reads ours (test/e2e/compression.test.ts: the Java console consumer).
  */
 export async function compressSnappy(input: Buffer): Promise<Buffer> {
   const header = Buffer.alloc(XERIAL_HEADER_BYTES);

@@ -19,7 +19,7 @@ endif
 # type is silenced (scripts/test.sh and the Dockerfile do the same), no other.
 export NODE_OPTIONS := $(strip $(NODE_OPTIONS) --disable-warning=TimeoutNegativeWarning)
 
-.PHONY: help run stop run-status install up down status reset test test-unit test-integration test-e2e test-faults test-faults-quick test-fuzz demo models eval bench lint typecheck format check compose-check alerts-check
+.PHONY: help run stop run-status install pyclients up down status reset test test-unit test-integration test-e2e test-faults test-faults-quick test-fuzz demo models eval bench lint typecheck format check compose-check alerts-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 install: node_modules/.installed ## install the Node dependencies (npm ci, on Node.js 24)
+
+pyclients: ## the foreign Kafka producer of the compression tests: librdkafka (confluent-kafka from PyPI) in a venv under .tools/
+	@bash scripts/pyclients.sh >/dev/null
 
 up: ## start Kafka, the schema registry and PostgreSQL (no Docker; cached downloads)
 	@bash scripts/stack.sh up
@@ -43,16 +46,16 @@ status: ## one line per stack component
 reset: ## stop the stack and delete its data (downloads stay cached)
 	@bash scripts/stack.sh reset
 
-test: install up ## install, start the stack, run every test lane (unit, integration, fuzz, e2e, quick faults)
+test: install pyclients up ## install, start the stack, run every test lane (unit, integration, fuzz, e2e, quick faults)
 	@bash scripts/test.sh all
 
 test-unit: install ## unit tests only (no stack)
 	@bash scripts/test.sh unit
 
-test-integration: install up ## integration tests against the real stack
+test-integration: install pyclients up ## integration tests against the real stack
 	@bash scripts/test.sh integration
 
-test-e2e: install up ## end-to-end tests: the four services as processes on the real stack
+test-e2e: install pyclients up ## end-to-end tests: the four services as processes on the real stack
 	@bash scripts/test.sh e2e
 
 run: install up ## keep the pipeline running for any producer: the four services supervised (restart with backoff), logs in .stack/run/pipeline

@@ -1,5 +1,6 @@
 import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
+import { registerCompressionCodecs } from './codecs.ts';
 
 const PINO_LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -8,7 +9,10 @@ const PINO_LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
-/** A kafkajs client whose own logs go to the service's pino logger (as JSON, with component=kafkajs). */
+/**
+ * A kafkajs client whose own logs go to the service's pino logger (as JSON, with
+ * component=kafkajs), able to read and write every Kafka codec (gzip, snappy, lz4, zstd).
+ */
 export function createKafka(options: {
   brokers: readonly string[];
   clientId: string;
@@ -19,6 +23,8 @@ export function createKafka(options: {
   const minimum = { error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO }[
     options.clientLogLevel ?? 'warn'
   ];
+  // Before the client exists: a fetched snappy/lz4/zstd batch must never find kafkajs without its codec.
+  registerCompressionCodecs();
   const log = options.logger.child({ component: 'kafkajs' });
   const config: KafkaConfig = {
     clientId: options.clientId,

@@ -1,7 +1,6 @@
 import { dispositionOf, PipelineError } from '@patternflow/errors';
 import { type StageMetrics, traceIdOf } from '@patternflow/observability';
 import {
-  CompressionTypes,
   type Consumer,
   type EachBatchPayload,
   type Kafka,
@@ -12,6 +11,7 @@ import {
 } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type BacklogLimit, createBacklogMonitor } from './backlog.ts';
+import { compressionTypeOf, type OutputCompression } from './codecs.ts';
 import { toDeadLetterMessage } from './dead-letter.ts';
 import { isUnreadableBatch, kafkaFailure } from './kafka-errors.ts';
 import { type InboundRecord, type OutboundMessage, type StageHandler, toInboundRecord } from './records.ts';
@@ -32,7 +32,8 @@ export interface StageRunnerOptions {
   /** Upper bound on bytes fetched per request: with one chunk per partition, this bounds memory. */
   maxFetchBytes: number;
   sessionTimeoutMs: number;
-  compression: 'none' | 'gzip';
+  /** Codec of the batches this stage produces (outputs and dead letters). */
+  compression: OutputCompression;
   /** Pause while a downstream consumer group is this far behind on our output topics. */
   backlog?: BacklogLimit;
   /** Retries of a failure whose disposition is 'retry' back off from this delay, doubling up to maxRetryDelayMs. */
@@ -79,7 +80,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
   const now = options.now ?? Date.now;
   const retryDelayMs = options.retryDelayMs ?? 200;
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 5000;
-  const compression = options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+  const compression = compressionTypeOf(options.compression);
 
   const heartbeatIntervalMs = Math.max(500, Math.floor(options.sessionTimeoutMs / 10));
   const consumer: Consumer = kafka.consumer({

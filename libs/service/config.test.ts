@@ -31,6 +31,19 @@ describe('stage configuration', () => {
     assert.equal(groupIdVariable('inference-tagger'), 'PF_GROUP_ID_INFERENCE_TAGGER');
   });
 
+  test('PF_COMPRESSION takes every Kafka codec, reaches the runner, and refuses anything else', () => {
+    for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) {
+      const config = load({ PF_COMPRESSION: codec });
+      assert.equal(config.compression, codec);
+      assert.equal(stageRunnerSettings('ingestor', config).compression, codec);
+    }
+    assert.equal(load({}).compression, 'none');
+    assert.throws(
+      () => load({ PF_COMPRESSION: 'brotli' }),
+      /PF_COMPRESSION must be one of none, gzip, snappy, lz4, zstd/,
+    );
+  });
+
   test('PF_GROUP_ID is refused with a message naming its replacements', () => {
     assert.throws(
       () => load({ PF_GROUP_ID: 'mine' }),

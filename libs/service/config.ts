@@ -1,5 +1,5 @@
 import { type ConfigOf, hostPorts, integer, oneOf, port, removed, string, url } from '@patternflow/config';
-import type { BacklogLimit, StageRunnerOptions } from '@patternflow/kafka';
+import { type BacklogLimit, OUTPUT_COMPRESSIONS, type StageRunnerOptions } from '@patternflow/kafka';
 
 export const STAGES = ['ingestor', 'inference-tagger', 'priority-router', 'sink'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -45,7 +45,7 @@ export function stageConfigSpec(stage: Stage) {
       max: 256 * 1024 * 1024,
     }),
     sessionTimeoutMs: integer('PF_SESSION_TIMEOUT_MS', { default: 30_000, min: 6_000, max: 300_000 }),
-    compression: oneOf('PF_COMPRESSION', ['none', 'gzip'] as const, 'none'),
+    compression: oneOf('PF_COMPRESSION', OUTPUT_COMPRESSIONS, 'none'),
     pauseWhenBacklogAbove: integer('PF_PAUSE_WHEN_BACKLOG_ABOVE', { default: 50_000, min: 0 }),
     resumeWhenBacklogBelow: integer('PF_RESUME_WHEN_BACKLOG_BELOW', { default: 25_000, min: 0 }),
     backlogCheckMs: integer('PF_BACKLOG_CHECK_MS', { default: 1_000, min: 50, max: 60_000 }),

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import { inboundRecord, normalizedPattern } from '@patternflow/fixtures';
-import type { InboundRecord } from '@patternflow/kafka';
 import { parseTraceparent } from '@patternflow/observability';
 import { createIngestHandler } from './handler.ts';
 import { createIngestDecoder } from './ingest.ts';

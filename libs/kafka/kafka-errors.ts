@@ -71,7 +71,14 @@ export function kafkaFailure(error: unknown): PipelineError | undefined {
  * trips over garbage). Connection, timeout, rebalance and authorization failures are not.
  */
 export function isUnreadableBatch(error: unknown): boolean {
-  if (error instanceof KafkaJSNotImplemented) return true;
-  if (error instanceof KafkaJSProtocolError) return error.type === 'CORRUPT_MESSAGE';
-  return !(error instanceof KafkaJSError);
+  // kafkajs retries a fetch that failed in a way it does not recognise, then gives up with
+  // KafkaJSNumberOfRetriesExceeded (and restarts the consumer into the same failure): what
+  // decides is the error it kept retrying.
+  let current = error;
+  for (let depth = 0; depth < 5 && current instanceof KafkaJSNumberOfRetriesExceeded; depth++) {
+    current = (current as { cause?: unknown }).cause;
+  }
+  if (current instanceof KafkaJSNotImplemented) return true;
+  if (current instanceof KafkaJSProtocolError) return current.type === 'CORRUPT_MESSAGE';
+  return current !== undefined && !(current instanceof KafkaJSError);
 }

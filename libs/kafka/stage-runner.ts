@@ -92,7 +92,9 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     maxBytes: options.stopBefore ? 1 : options.maxFetchBytes,
     maxBytesPerPartition: options.stopBefore ? 1 : Math.max(1024 * 64, Math.floor(options.maxFetchBytes / 4)),
     maxWaitTimeInMs: 100,
-    retry: { retries: 10 },
+    // A fetch that keeps failing crashes the consumer within ~10 s: kafkajs restarts it (an
+    // outage), or the runner reports an unreadable batch (a restart would not help).
+    retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 },
   });
   const producer: Producer = kafka.producer({
     idempotent: true,
@@ -337,14 +339,15 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         ready = false;
+        const ours =
+          typeof payload.error === 'object' && payload.error !== null && thrownByHandler.has(payload.error);
+        // Restarted or not, the same fetch would fail again: a crash loop inside the process.
+        if (!ours && isUnreadableBatch(payload.error)) {
+          logger.error({ err: payload.error, assignment }, 'the consumer cannot read a fetched batch');
+          unreadableWith(payload.error);
+          return;
+        }
         if (!payload.restart) {
-          const ours =
-            typeof payload.error === 'object' && payload.error !== null && thrownByHandler.has(payload.error);
-          if (!ours && isUnreadableBatch(payload.error)) {
-            logger.error({ err: payload.error, assignment }, 'the consumer cannot read a fetched batch');
-            unreadableWith(payload.error);
-            return;
-          }
           logger.error({ err: payload.error }, 'consumer crashed and will not restart');
           failWith(payload.error);
         } else {

@@ -42,7 +42,7 @@ test('regression: an unreadable batch stops the stage in front of it (no crash l
   const namespace = uniqueName('unreadable').replace('.', '-');
   const topics = topicNames(namespace);
   const topic = topics.ingest('payments');
-  const logger = createLogger({ service: 'unreadable-test', level: 'silent' });
+  const logger = createLogger({ service: 'unreadable-test', level: process.env.PF_TEST_LOG ?? 'silent' });
   const kafka = createKafka({ brokers: stack.brokers, clientId: 'unreadable-test', logger });
   const admin = kafka.admin();
   await admin.connect();

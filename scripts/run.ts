@@ -71,17 +71,11 @@ async function supervise(): Promise<void> {
     args: [...process.execArgv, join(ROOT, 'services', name, 'src', 'main.ts')],
     env: { ...(process.env as Record<string, string>), PF_HTTP_PORT: String(portOf(index)) },
     logFile: join(paths.logs, `${name}.log`),
+    cwd: ROOT,
     httpPort: portOf(index),
   }));
   const supervisor = createSupervisor({
     programs: services,
-    spawn: (command, args, { logFile, ...options }) => {
-      const child = spawn(command, args, { ...options, cwd: ROOT });
-      const out = createWriteStream(logFile, { flags: 'a' });
-      child.stdout?.pipe(out);
-      child.stderr?.pipe(out);
-      return child;
-    },
     onEvent: ({ name, event, detail }) => log({ service: name, event, ...detail }, `${name} ${event}`),
   });
   const writeState = () => {

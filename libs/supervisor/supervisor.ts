@@ -1,4 +1,5 @@
-import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 
 /** One supervised program. */
 export interface ProgramSpec {
@@ -8,6 +9,7 @@ export interface ProgramSpec {
   env: Readonly<Record<string, string>>;
   /** Where its stdout and stderr go (appended). */
   logFile: string;
+  cwd?: string;
 }
 
 export interface ProgramState {
@@ -24,7 +26,8 @@ export interface ProgramState {
 
 export interface SupervisorOptions {
   programs: readonly ProgramSpec[];
-  spawn: (
+  /** How a program is started; by default a child process whose output is appended to its log file. */
+  spawn?: (
     command: string,
     args: readonly string[],
     options: SpawnOptions & { logFile: string },
@@ -72,6 +75,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   const stopTimeoutMs = options.stopTimeoutMs ?? 45_000;
   const now = options.now ?? Date.now;
   const emit = options.onEvent ?? (() => {});
+  const spawnProgram = options.spawn ?? spawnWithLogFile;
   let stopping = false;
 
   const slots: Slot[] = options.programs.map((spec) => ({
@@ -88,10 +92,11 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     slot.state.restartAt = null;
     if (stopping) return;
     const { spec } = slot;
-    const child = options.spawn(spec.command, spec.args, {
+    const child = spawnProgram(spec.command, spec.args, {
       env: { ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       logFile: spec.logFile,
+      ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
     });
     slot.child = child;
     slot.startedAt = now();
@@ -140,4 +145,16 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       );
     },
   };
+}
+
+function spawnWithLogFile(
+  command: string,
+  args: readonly string[],
+  { logFile, ...options }: SpawnOptions & { logFile: string },
+): ChildProcess {
+  const child = spawn(command, args, options);
+  const out = createWriteStream(logFile, { flags: 'a' });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  return child;
 }

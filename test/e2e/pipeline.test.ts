@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
 import { ErrorCodes } from '@patternflow/errors';
 import {
+  coldFileIds,
   metricSum,
   produceGeneratedEvents,
   readTopic,
@@ -56,22 +56,7 @@ async function waitForRows(ids: readonly string[], timeoutMs: number): Promise<n
   return count;
 }
 
-function coldIds(): string[] {
-  const ids: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith('.ndjson.gz')) {
-        for (const line of gunzipSync(readFileSync(path)).toString('utf8').split('\n')) {
-          if (line.trim()) ids.push(JSON.parse(line).id);
-        }
-      }
-    }
-  };
-  walk(coldDir);
-  return ids;
-}
+const coldIds = () => coldFileIds(coldDir);
 
 async function produceRaw(topic: string, values: (Buffer | null)[]) {
   const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });

@@ -11,24 +11,14 @@
  *   PF_FAULTS_MODE=quick|full (quick)   PF_FAULTS_REPORT (file for the JSON report)
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  createWriteStream,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
-import { stack } from '@patternflow/harness';
+import { coldFileIds, stack } from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
@@ -121,18 +111,12 @@ function startReplica(index: number): Replica {
       PF_SESSION_TIMEOUT_MS: '10000',
     },
     logFile: join(logDir, `${names[i]}.log`),
+    cwd: ROOT,
   }));
   const supervisor = createSupervisor({
     programs,
     initialBackoffMs: 500,
     maxBackoffMs: 5_000,
-    spawn: (command, args, { logFile, ...options }) => {
-      const child = spawn(command, args, { ...options, cwd: ROOT });
-      const out = createWriteStream(logFile, { flags: 'a' });
-      child.stdout?.pipe(out);
-      child.stderr?.pipe(out);
-      return child;
-    },
   });
   supervisor.start();
   const replica = { supervisor, kills: new Map<string, number>(), names };
@@ -203,21 +187,7 @@ async function waitStored(
 
 function coldIdCounts(): Map<string, number> {
   const counts = new Map<string, number>();
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith('.ndjson.gz')) {
-        for (const line of gunzipSync(readFileSync(path)).toString('utf8').split('\n')) {
-          if (line.trim()) {
-            const id = JSON.parse(line).id as string;
-            counts.set(id, (counts.get(id) ?? 0) + 1);
-          }
-        }
-      }
-    }
-  };
-  walk(coldDir);
+  for (const id of coldFileIds(coldDir)) counts.set(id, (counts.get(id) ?? 0) + 1);
   return counts;
 }
 

@@ -283,7 +283,7 @@ async function buildWhenDependenciesAnswer<C extends StageConfig>(
       return await service.build(config, deps);
     } catch (error) {
       if (dispositionOf(error) !== 'retry') throw error;
-      const delayMs = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 6));
+      const delayMs = Math.min(5_000, 500 * 2 ** Math.min(attempt - 1, 4));
       deps.logger.warn({ err: error, attempt, delayMs }, 'a dependency does not answer yet; building again');
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }

@@ -37,7 +37,7 @@ describe('stage configuration', () => {
       assert.equal(config.compression, codec);
       assert.equal(stageRunnerSettings('ingestor', config).compression, codec);
     }
-    assert.equal(load({}).compression, 'none');
+    assert.equal(load({}).compression, 'lz4');
     assert.throws(
       () => load({ PF_COMPRESSION: 'brotli' }),
       /PF_COMPRESSION must be one of none, gzip, snappy, lz4, zstd/,

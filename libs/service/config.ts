@@ -45,7 +45,7 @@ export function stageConfigSpec(stage: Stage) {
       max: 256 * 1024 * 1024,
     }),
     sessionTimeoutMs: integer('PF_SESSION_TIMEOUT_MS', { default: 30_000, min: 6_000, max: 300_000 }),
-    compression: oneOf('PF_COMPRESSION', OUTPUT_COMPRESSIONS, 'none'),
+    compression: oneOf('PF_COMPRESSION', OUTPUT_COMPRESSIONS, 'lz4'),
     pauseWhenBacklogAbove: integer('PF_PAUSE_WHEN_BACKLOG_ABOVE', { default: 50_000, min: 0 }),
     resumeWhenBacklogBelow: integer('PF_RESUME_WHEN_BACKLOG_BELOW', { default: 25_000, min: 0 }),
     backlogCheckMs: integer('PF_BACKLOG_CHECK_MS', { default: 1_000, min: 50, max: 60_000 }),

@@ -2,34 +2,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
+import { routedPattern } from '@patternflow/fixtures';
 import type { RoutedPattern } from '@patternflow/records';
 import type pg from 'pg';
 import { type ColdBatch, createPostgresWriter } from './postgres-writer.ts';
 import { SinkCommitUnknownError } from './sink-errors.ts';
 
-const routed = (id: string): RoutedPattern => ({
-  id,
-  source: 'payments',
-  kind: 'card_payment',
-  event_time: 1,
-  ingest_time: 2,
-  tenant: 't',
-  tier: 'free',
-  region: 'eu-west',
-  attributes: {},
-  payload: '{}',
-  payload_format: 'JSON',
-  payload_schema_id: null,
-  inference: {
-    label: 'legit',
-    score: 0.9,
-    scores: { legit: 0.9 },
-    model_name: 'm',
-    model_version: '1',
-    inferred_at: 3,
-  },
-  route: { lane: 'bulk', rule: 'r', policy_version: 'p', routed_at: 4 },
-});
+const routed = (id: string): RoutedPattern => routedPattern({ id, route: { lane: 'bulk' } });
 
 /** A pool with one fake client that answers like PostgreSQL; `failOn` makes a statement fail. */
 function fakePool(failOn?: { statement: RegExp; error: Error }) {

@@ -19,6 +19,8 @@ export function createKafka(options: {
   logger: Logger;
   /** kafkajs's own chatter is noisy at info; warn keeps rebalances and errors. */
   clientLogLevel?: 'error' | 'warn' | 'info';
+  /** kafkajs's retries per request; a command-line tool wants an answer sooner than a service. */
+  retries?: number;
 }): Kafka {
   const minimum = { error: logLevel.ERROR, warn: logLevel.WARN, info: logLevel.INFO }[
     options.clientLogLevel ?? 'warn'
@@ -32,7 +34,7 @@ export function createKafka(options: {
     logLevel: minimum,
     connectionTimeout: 3000,
     requestTimeout: 30000,
-    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10000 },
+    retry: { initialRetryTime: 300, retries: options.retries ?? 8, maxRetryTime: 10000 },
     logCreator:
       () =>
       ({ level, log: entry }) => {

@@ -44,7 +44,8 @@ const ALERTS_FILE = join(ROOT, 'ops', 'prometheus', 'alerts.yml');
 const ALERTS_TEST_FILE = join(ROOT, 'ops', 'prometheus', 'alerts.test.yml');
 const DASHBOARD_FILE = join(ROOT, 'ops', 'grafana', 'dashboards', 'patternflow.json');
 /** Every `for:` of the copied rules: long enough to need two evaluations, short enough for CI. */
-const SHORT_FOR = '2s';
+const SHORT_FOR_SECONDS = 2;
+const SHORT_FOR = `${SHORT_FOR_SECONDS}s`;
 const INTERVAL = '1s';
 /**
  * `$__rate_interval` as Grafana computes it for the real 15 s scrape interval (4 × 15 s);
@@ -283,7 +284,10 @@ describe('Prometheus on the running pipeline', { skip: missingBinary, timeout: 2
       'the pipeline works before the faults',
     );
 
-    const targets = await waitForTargets((list) => list.every((t) => t.health === 'up'), 15_000);
+    const targets = await waitForTargets(
+      (list) => list.length === 4 && list.every((t) => t.health === 'up'),
+      15_000,
+    );
     assert.deepEqual(targets.map((t) => [t.labels.service, t.labels.instance, t.health]).sort(), [
       ['inference-tagger', `127.0.0.1:${basePort + 1}`, 'up'],
       ['ingestor', `127.0.0.1:${basePort}`, 'up'],
@@ -296,7 +300,7 @@ describe('Prometheus on the running pipeline', { skip: missingBinary, timeout: 2
       realRules.map((r) => r.alert),
     );
     assert.ok(
-      rules.every((r) => r.duration === 2),
+      rules.every((r) => r.duration === SHORT_FOR_SECONDS),
       `every for: is ${SHORT_FOR}: ${rules.map((r) => r.duration)}`,
     );
   });

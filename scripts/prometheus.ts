@@ -130,10 +130,15 @@ async function stop(): Promise<void> {
 }
 
 const command = process.argv[2] ?? 'status';
-if (command === 'start') await start();
-else if (command === 'stop') await stop();
-else if (command === 'status') process.exit((await status()) ? 0 : 3);
-else {
-  console.error('usage: prometheus.ts start|status|stop');
-  process.exit(2);
+try {
+  if (command === 'start') await start();
+  else if (command === 'stop') await stop();
+  else if (command === 'status') process.exit((await status()) ? 0 : 3);
+  else {
+    console.error('usage: prometheus.ts start|status|stop');
+    process.exit(2);
+  }
+} catch (error) {
+  console.error(`prometheus: ${(error as Error).message}`);
+  process.exit(1);
 }

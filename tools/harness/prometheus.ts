@@ -202,14 +202,14 @@ export interface LocalPrometheus {
 
 /**
  * Writes the generated configuration to `dir` and starts Prometheus on 127.0.0.1:`port`,
- * resolving once it answers /-/ready. The port must be free: otherwise a Prometheus that
+ * resolving once it answers /-/ready and lists every target. The port must be free: otherwise a Prometheus that
  * is already there (Debian's packaged service, say) would answer for this one.
  */
 export async function startPrometheus(options: StartPrometheusOptions): Promise<LocalPrometheus> {
   const binary = options.binary ?? findPrometheus();
   if (await portAnswers(options.port)) {
     throw new Error(
-      `127.0.0.1:${options.port} is already in use (Debian's packaged Prometheus? 'service prometheus stop'); choose another port`,
+      `127.0.0.1:${options.port} is already in use (Debian's packaged Prometheus? 'service prometheus stop'); choose another port (PF_PROMETHEUS_PORT for make run)`,
     );
   }
   mkdirSync(join(options.dir, 'data'), { recursive: true });

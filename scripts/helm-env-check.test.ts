@@ -29,9 +29,10 @@ function routerRender(
     {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: { name: 'pf-router', labels, annotations: { 'patternflow.io/input-partitions': '3' } },
+      metadata: { name: 'pf-router', labels },
       spec: {
         template: {
+          metadata: { annotations: { 'patternflow.io/input-partitions': '3' } },
           spec: {
             terminationGracePeriodSeconds: overrides.grace ?? 45,
             containers: [

@@ -10,7 +10,7 @@
  *     cold lanes;
  *   - the probes reach PF_HTTP_PORT on every interface, and the grace period outlasts the
  *     service's own shutdown deadline (PF_SESSION_TIMEOUT_MS + 10 s in runMain);
- *   - the input-partitions annotation is the stage's input topic count (one per source pack
+ *   - the pods' input-partitions annotation is the stage's input topic count (one per source pack
  *     for the ingestor, one per policy lane for the sink) times PF_TOPIC_PARTITIONS (renders
  *     whose values set `inputPartitions` are not what this check is for);
  *   - each KEDA ScaledObject measures the consumer group and topic the stage really uses
@@ -102,7 +102,9 @@ export async function checkRendered(manifests: Manifest[]): Promise<string[]> {
         problems.push(`${where}: label app.kubernetes.io/component is "${stage}", not a stage`);
         continue;
       }
-      const pod = (workload.spec as { template: { spec: PodSpec } }).template.spec;
+      const template = (workload.spec as { template: { metadata?: Manifest['metadata']; spec: PodSpec } })
+        .template;
+      const pod = template.spec;
       const container = pod.containers.find((c) => c.name === stage);
       if (!container) {
         problems.push(`${where}: no container named ${stage}`);
@@ -124,7 +126,7 @@ export async function checkRendered(manifests: Manifest[]): Promise<string[]> {
           : stage === 'sink'
             ? (policy?.lanes.length ?? Number.NaN)
             : 1;
-      const partitions = Number(workload.metadata.annotations?.['patternflow.io/input-partitions']);
+      const partitions = Number(template.metadata?.annotations?.['patternflow.io/input-partitions']);
       if (partitions !== inputTopics * config.topicPartitions) {
         problems.push(
           `${where}: annotation patternflow.io/input-partitions is ${partitions}, but the ${stage} reads ${inputTopics} topic(s) of PF_TOPIC_PARTITIONS=${config.topicPartitions} partitions`,

@@ -11,10 +11,10 @@
 #      .tools/k8s-schemas/<versions>-<converter hash>/;
 #   3. `helm lint --strict` (values.schema.json included) and `helm template` of the default
 #      values, of deploy/helm/examples/strimzi-sasl-keda.yaml (SASL_SSL, CAs, KEDA on every
-#      stage, ServiceMonitors) and of a variant for the remaining branches (topic namespace,
-#      group override, shared cold-file claim, pod annotations, TLS without SASL);
-#   4. `kubeconform -strict` of every render against those schemas only (no download), so an
-#      unknown or misplaced field, a wrong type or a missing required field fails;
+#      stage, ServiceMonitors) and of two variants for the remaining branches;
+#   4. `kubeconform -strict` of every render against those schemas only (no download), for the
+#      oldest Kubernetes the chart admits and the one it targets, so an unknown or misplaced
+#      field, a wrong type or a missing required field fails;
 #   5. scripts/helm-env-check.ts: the renders agree with the services' own configuration code;
 #   6. proof that each of those checks can fail: broken inputs that must be refused, and are.
 #
@@ -26,8 +26,11 @@ cd "$ROOT"
 
 HELM_VERSION=v3.22.0
 KUBECONFORM_VERSION=v0.8.0
-# The oldest Kubernetes KEDA 2.21 is tested on (1.34-1.36): what validates here runs there.
-KUBERNETES_VERSION=1.34.4
+# The manifests are validated against each: the oldest release the chart admits (its
+# kubeVersion, >=1.32) and the oldest KEDA 2.21 is tested on (1.34-1.36), which helm also
+# renders with.
+KUBERNETES_VERSIONS=(1.32.13 1.34.4)
+KUBERNETES_VERSION=${KUBERNETES_VERSIONS[-1]}
 KEDA_VERSION=v2.21.0
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
 
@@ -71,28 +74,34 @@ KUBECONFORM=$(go_install "github.com/yannh/kubeconform@$KUBECONFORM_VERSION" \
 module_dir() {
   local json
   # Outside any module, so that no go.mod around here decides anything.
-  json=$(cd /tmp && GOFLAGS=-mod=mod "$GO" mod download -json "$1") || die "go mod download $1 failed: $json" 2
-  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json"
+  json=$(cd / && "$GO" mod download -json "$1") || die "go mod download $1 failed: $json" 2
+  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$json"
 }
 
 converter_hash=$(sha256sum scripts/k8s-schemas.ts | cut -c1-12)
-SCHEMAS=$TOOLS/k8s-schemas/k8s-$KUBERNETES_VERSION-keda-$KEDA_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION-$converter_hash
-if [ ! -d "$SCHEMAS" ]; then
+SCHEMAS=$TOOLS/k8s-schemas/keda-$KEDA_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VERSION-$converter_hash
+# One tree per Kubernetes version (the CRDs' metadata is that version's ObjectMeta).
+for version in "${KUBERNETES_VERSIONS[@]}"; do
+  [ -d "$SCHEMAS/$version" ] && continue
   began=$SECONDS
-  say "building the schemas: Kubernetes $KUBERNETES_VERSION, KEDA $KEDA_VERSION, Prometheus operator $PROMETHEUS_OPERATOR_VERSION"
-  kubernetes=$(module_dir "k8s.io/kubernetes@v$KUBERNETES_VERSION")
+  say "building the schemas: Kubernetes $version, KEDA $KEDA_VERSION, Prometheus operator $PROMETHEUS_OPERATOR_VERSION"
+  kubernetes=$(module_dir "k8s.io/kubernetes@v$version")
   keda=$(module_dir "github.com/kedacore/keda/v2@$KEDA_VERSION")
   operator=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
-  rm -rf "$TOOLS/k8s-schemas"
-  node scripts/k8s-schemas.ts --out "$SCHEMAS" --kubernetes-version "$KUBERNETES_VERSION" \
+  # Trees of other versions or of an older converter are dropped.
+  find "$TOOLS/k8s-schemas" -mindepth 1 -maxdepth 1 ! -path "$SCHEMAS" -exec rm -rf {} + 2>/dev/null || true
+  node scripts/k8s-schemas.ts --out "$SCHEMAS/$version" --kubernetes-version "$version" \
     --swagger "$kubernetes/api/openapi-spec/swagger.json" \
     --crd "$keda/config/crd/bases/keda.sh_scaledobjects.yaml" \
     --crd "$keda/config/crd/bases/keda.sh_triggerauthentications.yaml" \
     --crd "$operator/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"
   say "schemas built in $((SECONDS - began)) s"
-fi
+done
+for tree in "$SCHEMAS"/*; do
+  [[ " ${KUBERNETES_VERSIONS[*]} " == *" $(basename "$tree") "* ]] || rm -rf "$tree"
+done
 
-say "$("$HELM" version --short), kubeconform $("$KUBECONFORM" -v), Kubernetes $KUBERNETES_VERSION schemas"
+say "$("$HELM" version --short), kubeconform $("$KUBECONFORM" -v), Kubernetes ${KUBERNETES_VERSIONS[*]} schemas"
 
 # The chart and its stage chart move together; the two copies of the env rule must agree.
 node --input-type=module -e '
@@ -119,7 +128,8 @@ quiet_helm() {
   "$HELM" "$@" 2> >(grep -v 'found symbolic link in path: .*/charts/stage/files/routing.yaml' >&2)
 }
 
-VARIANT=(
+# The branches neither the defaults nor the example reach.
+VARIANT_TLS=(
   --set global.topicNamespace=staging
   --set global.consumerGroups.sink=staging-archive
   --set global.kafka.securityProtocol=SSL
@@ -131,6 +141,18 @@ VARIANT=(
   --set priority-router.replicas=3
   --set ingestor.env.PF_SESSION_TIMEOUT_MS=60000
 )
+VARIANT_SASL=(
+  --set global.kafka.securityProtocol=SASL_PLAINTEXT
+  --set global.kafka.sasl.mechanism=scram-sha-256
+  --set global.kafka.sasl.existingSecret=kafka-user
+  --set global.kafka.sasl.usernameKey=username
+  --set global.registry.tls.caSecret=registry-ca
+  --set sink.coldStorage.type=emptyDir
+  --set sink.podDisruptionBudget.enabled=false
+  --set inference-tagger.autoscaling.enabled=true
+  --set inference-tagger.autoscaling.minReplicaCount=0
+  --set inference-tagger.autoscaling.activationLagThreshold=100
+)
 
 mkdir -p "$RENDERS"
 say "helm lint --strict"
@@ -138,28 +160,39 @@ quiet_helm lint --strict --kube-version "$KUBERNETES_VERSION" "$CHART" >/dev/nul
   die "helm lint failed on the default values"
 quiet_helm lint --strict --kube-version "$KUBERNETES_VERSION" "$CHART" -f "$EXAMPLE" >/dev/null ||
   die "helm lint failed on $EXAMPLE"
-quiet_helm lint --strict --kube-version "$KUBERNETES_VERSION" "$CHART" "${VARIANT[@]}" >/dev/null ||
-  die "helm lint failed on the variant values"
+quiet_helm lint --strict --kube-version "$KUBERNETES_VERSION" "$CHART" "${VARIANT_TLS[@]}" >/dev/null ||
+  die "helm lint failed on the TLS variant values"
+quiet_helm lint --strict --kube-version "$KUBERNETES_VERSION" "$CHART" "${VARIANT_SASL[@]}" >/dev/null ||
+  die "helm lint failed on the SASL variant values"
+quiet_helm lint --strict --kube-version "${KUBERNETES_VERSIONS[0]}" "$CHART" >/dev/null ||
+  die "helm lint failed on Kubernetes ${KUBERNETES_VERSIONS[0]}, the oldest the chart admits"
 
 render() { quiet_helm template patternflow "$CHART" --namespace patternflow --kube-version "$KUBERNETES_VERSION" "$@"; }
 render >"$RENDERS/default.yaml" || die "helm template failed on the default values"
 render -f "$EXAMPLE" >"$RENDERS/secure-scaled.yaml" || die "helm template failed on $EXAMPLE"
-render "${VARIANT[@]}" >"$RENDERS/variant.yaml" || die "helm template failed on the variant values"
+render "${VARIANT_TLS[@]}" >"$RENDERS/variant-tls.yaml" || die "helm template failed on the TLS variant values"
+render "${VARIANT_SASL[@]}" >"$RENDERS/variant-sasl.yaml" || die "helm template failed on the SASL variant values"
+RENDERED=("$RENDERS/default.yaml" "$RENDERS/secure-scaled.yaml" "$RENDERS/variant-tls.yaml" "$RENDERS/variant-sasl.yaml")
 
-kubeconform() {
-  "$KUBECONFORM" -strict -summary -kubernetes-version "$KUBERNETES_VERSION" \
-    -schema-location "$SCHEMAS/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
-    -schema-location "$SCHEMAS/crds/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" "$@"
+# kubeconform_on <Kubernetes version> <file>...
+kubeconform_on() {
+  local version=$1
+  shift
+  "$KUBECONFORM" -strict -summary -kubernetes-version "$version" \
+    -schema-location "$SCHEMAS/$version/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
+    -schema-location "$SCHEMAS/$version/crds/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" "$@"
 }
-say "kubeconform -strict"
-kubeconform "$RENDERS/default.yaml" "$RENDERS/secure-scaled.yaml" "$RENDERS/variant.yaml" ||
-  die "kubeconform refused the rendered manifests (above)"
+kubeconform() { kubeconform_on "$KUBERNETES_VERSION" "$@"; }
+for version in "${KUBERNETES_VERSIONS[@]}"; do
+  say "kubeconform -strict, Kubernetes $version"
+  kubeconform_on "$version" "${RENDERED[@]}" || die "kubeconform refused the rendered manifests for Kubernetes $version (above)"
+done
 # Every kind the chart can render must have been validated, none skipped for want of a schema.
 for kind in Deployment StatefulSet Service ServiceAccount PodDisruptionBudget ConfigMap ScaledObject TriggerAuthentication ServiceMonitor; do
-  grep -q "^kind: $kind\$" "$RENDERS/secure-scaled.yaml" "$RENDERS/variant.yaml" || die "no $kind in the renders: the check no longer covers it"
+  grep -q "^kind: $kind\$" "${RENDERED[@]}" || die "no $kind in the renders: the check no longer covers it"
 done
 
-node scripts/helm-env-check.ts "$RENDERS/default.yaml" "$RENDERS/secure-scaled.yaml" "$RENDERS/variant.yaml" ||
+node scripts/helm-env-check.ts "${RENDERED[@]}" ||
   die "the rendered manifests disagree with the services' configuration (above)"
 
 # --- The checks above can fail: each broken input below must be refused, for the stated reason.
@@ -201,4 +234,4 @@ render --set-string global.policy='lanes: [hot]' >"$broken" 2>/dev/null
 expect_failure "a policy that does not validate" "the routing policy does not load" node scripts/helm-env-check.ts "$broken"
 rm -f "$broken"
 
-say "valid: helm lint --strict and helm template on 3 value sets, kubeconform -strict, the services' config agree; 10 broken inputs refused ($((SECONDS - started)) s)"
+say "valid: helm lint --strict and helm template on ${#RENDERED[@]} value sets, kubeconform -strict on Kubernetes ${KUBERNETES_VERSIONS[*]}, the services' configuration agrees; 10 broken inputs refused ($((SECONDS - started)) s)"

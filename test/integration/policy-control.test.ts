@@ -20,11 +20,12 @@ import {
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import { stack, uniqueName } from '@patternflow/harness';
 import { createKafka, ensureTopics, openTransactionalWriter, readTopicToEnd } from '@patternflow/kafka';
-import { createLogger, Registry } from '@patternflow/observability';
+import { createLogger, createStageMetrics, Registry } from '@patternflow/observability';
 import { parsePolicy } from '@patternflow/policy';
 import { type TopicNames, topicNames } from '@patternflow/records';
 import { type LivePolicy, startLivePolicy } from '../../services/priority-router/src/live-policy.ts';
 import { createPolicyMetrics } from '../../services/priority-router/src/metrics.ts';
+import { sink } from '../../services/sink/src/service.ts';
 
 const logger = createLogger({ service: 'policy-control-test', level: 'error' });
 const kafka = createKafka({ brokers: stack.brokers, clientId: 'policy-control-test', logger });
@@ -340,5 +341,44 @@ describe('a router replica follows the policy in force', () => {
       value: Buffer.from('{"kind":"policy"}'),
     });
     assert.equal(decoded.type, 'invalid');
+  });
+});
+
+describe('the sink takes its lanes from the policy in force', () => {
+  const buildSink = (topics: TopicNames, env: Record<string, string> = {}) =>
+    sink.build(
+      sink.loadConfig({
+        PF_KAFKA_BROKERS: stack.brokers.join(','),
+        PF_TOPIC_NAMESPACE: topics.tagged.slice(0, -'.patterns.tagged'.length),
+        PF_POLICY_FILE: seedFile,
+        ...env,
+      }),
+      { logger, metrics: createStageMetrics('sink'), kafka },
+    );
+  const refusal = (pattern: RegExp) => (error: unknown) =>
+    error instanceof PipelineError && error.code === ErrorCodes.CONFIG_INVALID && pattern.test(error.message);
+
+  test("PF_COLD_LANES must say what the policy's sinks mapping says", async () => {
+    const topics = newNamespace('sink-cold');
+    await assert.rejects(
+      buildSink(topics, { PF_COLD_LANES: 'bulk,standard' }),
+      refusal(
+        /PF_COLD_LANES is bulk,standard, but the routing policy .*routing\.yaml sends bulk to cold files .*set PF_COLD_LANES=bulk/,
+      ),
+    );
+  });
+
+  test('the policy in force on the control topic wins over PF_POLICY_FILE', async () => {
+    const topics = newNamespace('sink-inforce');
+    await ensureTopics(kafka, controlTopicSpecs(topics));
+    // In force: no lane lands in cold files. The file (and PF_COLD_LANES' default) say bulk does.
+    await writeRecords(
+      topics,
+      variant('sink-1', (y) => y.replace('  bulk: [postgres, cold]', '  bulk: [postgres]')),
+    );
+    await assert.rejects(
+      buildSink(topics),
+      refusal(/the routing policy in force \(version sink-1, control topic .*\) sends no lane to cold files/),
+    );
   });
 });

@@ -34,9 +34,10 @@ import {
   openTransactionalWriter,
 } from '@patternflow/kafka';
 import type { Logger } from '@patternflow/observability';
-import { layoutChange, loadPolicy, type Policy } from '@patternflow/policy';
+import { loadPolicy, type Policy } from '@patternflow/policy';
 import type { TopicNames } from '@patternflow/records';
 import type { PolicyMetrics } from './metrics.ts';
+import { createPolicyUpdates, type InForce, type PolicyUpdates } from './policy-updates.ts';
 
 export interface LivePolicy {
   /** The policy to route the next batch by: read it once per batch. */
@@ -47,11 +48,6 @@ export interface LivePolicy {
   readonly failed: Promise<Error>;
   /** Removes the acknowledgement, stops following, deletes the follower group. */
   stop(): Promise<void>;
-}
-
-interface InForce {
-  readonly policy: Policy;
-  readonly sha256: string;
 }
 
 export async function startLivePolicy(deps: {
@@ -103,26 +99,26 @@ export async function startLivePolicy(deps: {
       `acknowledgement (${status} ${version})`,
     );
 
-  let inForce: InForce | undefined;
+  // Until the topic was read to its end, records only build the start state; then `updates` decides.
   const startState = emptyControlState();
-  const setInForce = (next: InForce) => {
-    if (inForce) metrics.info.remove({ version: inForce.policy.version, sha256: inForce.sha256 });
+  let startOffset = -1n;
+  let updates: PolicyUpdates | undefined;
+  const showInForce = (previous: InForce | undefined, next: InForce) => {
+    if (previous) metrics.info.remove({ version: previous.policy.version, sha256: previous.sha256 });
     metrics.info.set({ version: next.policy.version, sha256: next.sha256 }, 1);
-    inForce = next;
   };
 
-  const consider = (record: PolicyRecord) => {
-    const current = inForce as InForce;
-    if (record.sha256 === current.sha256) return; // what we route by already (our own seed, a replay)
-    const refuse = (detail: string) => {
+  const offer = (offset: bigint, record: PolicyRecord) => {
+    const outcome = (updates as PolicyUpdates).offer(offset, record);
+    if (outcome.kind === 'rejected') {
       metrics.updates.inc({ result: 'rejected' });
       logger.error(
         {
           version: record.version,
           sha256: record.sha256,
           by: record.applied_by,
-          kept: current.policy.version,
-          detail,
+          kept: outcome.current.policy.version,
+          detail: outcome.detail,
         },
         'refused a routing policy update; routing by the policy in force until a valid one arrives',
       );
@@ -130,40 +126,27 @@ export async function startLivePolicy(deps: {
         'rejected',
         record.version,
         record.sha256,
-        `kept ${current.policy.version}: ${detail}`,
+        `kept ${outcome.current.policy.version}: ${outcome.detail}`,
       );
-    };
-    if (record.version === current.policy.version) {
-      refuse(
-        `version ${record.version} is the version in force, with other content: bump version on every change`,
+    } else if (outcome.kind === 'applied') {
+      // The handler reads the policy once per batch: a batch in flight finishes on the old
+      // version, the next one starts on the new one, and every record names the version that routed it.
+      showInForce(outcome.from, outcome.to);
+      metrics.updates.inc({ result: 'applied' });
+      logger.info(
+        {
+          from: outcome.from.policy.version,
+          to: outcome.to.policy.version,
+          sha256: record.sha256,
+          by: record.applied_by,
+          reason: record.reason,
+        },
+        'routing policy swapped',
       );
-      return;
+      void acknowledge('in-force', outcome.to.policy.version, record.sha256);
     }
-    let policy: Policy;
-    try {
-      policy = policyOfRecord(record);
-    } catch (error) {
-      refuse(error instanceof Error ? error.message : String(error));
-      return;
-    }
-    const change = layoutChange(current.policy, policy);
-    if (change !== undefined) {
-      refuse(`the lane layout changed (${change}): lanes and sinks change only with a redeploy`);
-      return;
-    }
-    const from = current.policy.version;
-    // The handler reads the policy once per batch: a batch in flight finishes on `from`, the
-    // next one starts on the new version, and every record names the version that routed it.
-    setInForce({ policy, sha256: record.sha256 });
-    metrics.updates.inc({ result: 'applied' });
-    logger.info(
-      { from, to: policy.version, sha256: record.sha256, by: record.applied_by, reason: record.reason },
-      'routing policy swapped',
-    );
-    void acknowledge('in-force', policy.version, record.sha256);
   };
 
-  let live = false;
   const follower = followTopic({
     kafka,
     topic: topics.controlPolicy,
@@ -177,8 +160,13 @@ export async function startLivePolicy(deps: {
           'ignoring an invalid control record',
         );
       }
-      if (!live) applyControlRecord(startState, decoded);
-      else if (decoded.type === 'policy') consider(decoded.record);
+      if (decoded.type !== 'policy') return;
+      const offset = BigInt(inbound.offset);
+      if (updates) offer(offset, decoded.record);
+      else if (offset > startOffset) {
+        applyControlRecord(startState, decoded);
+        startOffset = offset;
+      }
     },
   });
 
@@ -187,8 +175,7 @@ export async function startLivePolicy(deps: {
     const latest = startState.policy;
     if (latest) {
       // An invalid policy in force stops the start (PF_POLICY_INVALID), as a bad file would.
-      setInForce({ policy: policyOfRecord(latest), sha256: latest.sha256 });
-      live = true;
+      updates = createPolicyUpdates({ policy: policyOfRecord(latest), sha256: latest.sha256 }, startOffset);
       logger.info(
         {
           version: latest.version,
@@ -201,8 +188,8 @@ export async function startLivePolicy(deps: {
     } else {
       const yaml = readFileSync(deps.seedFile, 'utf8');
       const policy = loadPolicy(deps.seedFile);
-      setInForce({ policy, sha256: sha256Of(yaml) });
-      live = true;
+      // Our seed comes back through the follower with the same sha256: ignored.
+      updates = createPolicyUpdates({ policy, sha256: sha256Of(yaml) }, startOffset);
       logger.info(
         { version: policy.version, seedFile: deps.seedFile },
         'the control topic holds no policy: seeding it from PF_POLICY_FILE',
@@ -225,11 +212,12 @@ export async function startLivePolicy(deps: {
     await writer.close();
     throw error;
   }
-  const started = inForce as InForce;
+  const started = updates.current();
+  showInForce(undefined, started);
   void acknowledge('in-force', started.policy.version, started.sha256);
 
   return {
-    current: () => (inForce as InForce).policy,
+    current: () => (updates as PolicyUpdates).current().policy,
     replica,
     failed: follower.failed,
     async stop() {

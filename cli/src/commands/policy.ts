@@ -23,7 +23,7 @@ import {
   readControlState,
   sha256Of,
 } from '@patternflow/control';
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import {
   ensureTopics,
   followTopic,
@@ -50,6 +50,15 @@ const positiveInteger = (what: string) => (raw: string) => {
     throw new InvalidArgumentError(`${what} must be a positive integer`);
   return value;
 };
+
+/** The OS account, for the audit trail's `who`; a container may have no passwd entry for its uid. */
+function accountName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid-${process.getuid?.() ?? 'unknown'}`;
+  }
+}
 
 /** A group of one read alone; readTopicToEnd deletes it afterwards. */
 const throwawayGroup = () => `patternflow-cli.${randomUUID()}`;
@@ -184,7 +193,17 @@ async function check(
   let record: PolicyRecord | undefined;
   let conflicts: string[] = [];
   if (candidate.policy && !options.offline) {
-    record = (await readState(context.session())).policy;
+    try {
+      record = (await readState(context.session())).policy;
+    } catch (error) {
+      if (error instanceof PipelineError && dispositionOf(error) === 'retry') {
+        throw new CliError(
+          ExitCodes.UNAVAILABLE,
+          `${error.message}; the file is valid: add --offline to validate it without comparing`,
+        );
+      }
+      throw error;
+    }
     const { others, layout } = conflictsWith(record, { ...candidate, policy: candidate.policy });
     conflicts = layout === undefined ? others : [...others, layout];
   }
@@ -384,7 +403,7 @@ async function apply(
       );
     }
   }
-  const who = options.who ?? `${env.USER ?? userInfo().username}@${hostname()}`;
+  const who = options.who ?? `${env.USER ?? env.LOGNAME ?? accountName()}@${hostname()}`;
   const change = policyChange({
     topics,
     yaml: candidate.yaml,

@@ -14,6 +14,7 @@ export {
   type ReplicaAck,
   sha256Of,
 } from './records.ts';
+export { groupMembers, liveReplicas } from './replicas.ts';
 export {
   ackMessage,
   ackRemoval,

@@ -1,4 +1,4 @@
-export type { Kafka } from 'kafkajs';
+export type { Admin, Kafka } from 'kafkajs';
 export type { BacklogLimit } from './backlog.ts';
 export { createKafka } from './client.ts';
 export { OUTPUT_COMPRESSIONS, type OutputCompression } from './codecs.ts';

@@ -317,6 +317,30 @@ describe('a router replica follows the policy in force', () => {
     assert.ok(!groups.some((g) => g.groupId === `${groupId}.policy.replica-c`));
   });
 
+  test("a starting replica removes the acknowledgements of replicas that no longer run, not the others'", async () => {
+    const writer = openTransactionalWriter({ kafka, transactionalId: uniqueName('ghost-writer') });
+    await writer.write([
+      ackMessage(topics, {
+        kind: 'ack',
+        replica: 'ghost',
+        status: 'in-force',
+        version: 'live-5',
+        sha256: 'x',
+        at: 'then',
+      }),
+    ]);
+    await writer.close();
+    assert.equal((await ackOf('ghost'))?.replica, 'ghost');
+    await start('replica-d');
+    await eventually(
+      'the ghost acknowledgement is removed',
+      async () => (await ackOf('ghost')) === undefined,
+    );
+    for (const running of ['replica-a', 'replica-b', 'replica-d']) {
+      assert.equal((await ackOf(running))?.status, 'in-force', `${running} keeps its acknowledgement`);
+    }
+  });
+
   test('a policy in force that does not validate stops a replica from starting (PF_POLICY_INVALID)', async () => {
     const broken = newNamespace('ctl-broken');
     await ensureTopics(kafka, controlTopicSpecs(broken));

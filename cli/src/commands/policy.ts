@@ -14,6 +14,8 @@ import {
   controlTopicSpecs,
   decodeControlRecord,
   emptyControlState,
+  groupMembers,
+  liveReplicas,
   POLICY_SUBJECT,
   type PolicyRecord,
   policyChange,
@@ -39,7 +41,6 @@ import { CliError, type ExitCode, ExitCodes } from '../exit.ts';
 import { type Column, formatTable, printJson } from '../output.ts';
 import type { Session } from '../session.ts';
 import { compareRouting, type DryRunReport } from './policy-dry-run.ts';
-import { groupMembers, liveReplicas } from './policy-replicas.ts';
 
 /** A person waits for these reads: a broker that does not answer fails the command within this. */
 const READ_TIMEOUT_MS = 15_000;

@@ -18,6 +18,7 @@ import {
   controlTopicSpecs,
   decodeControlRecord,
   emptyControlState,
+  liveReplicas,
   type PolicyRecord,
   policyChange,
   policyOfRecord,
@@ -99,6 +100,30 @@ export async function startLivePolicy(deps: {
       `acknowledgement (${status} ${version})`,
     );
 
+  /**
+   * The acknowledgements of replicas that no longer run (killed: a clean stop removes its own),
+   * so that they do not pile up in the compacted topic: one key per replica ever started.
+   */
+  const removeStaleAcknowledgements = async (replicas: readonly string[]) => {
+    if (replicas.length === 0) return;
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const live = new Set(await liveReplicas(admin, deps.groupId));
+      const stale = replicas.filter((r) => !live.has(r));
+      if (stale.length > 0) {
+        await write(
+          stale.map((r) => ackRemoval(topics, r)),
+          `removal of ${stale.length} acknowledgement(s) of replicas that no longer run`,
+        );
+      }
+    } catch (error) {
+      logger.warn({ err: error }, 'could not look for acknowledgements of replicas that no longer run');
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  };
+
   // Until the topic was read to its end, records only build the start state; then `updates` decides.
   const startState = emptyControlState();
   let startOffset = -1n;
@@ -160,10 +185,10 @@ export async function startLivePolicy(deps: {
           'ignoring an invalid control record',
         );
       }
-      if (decoded.type !== 'policy') return;
       const offset = BigInt(inbound.offset);
-      if (updates) offer(offset, decoded.record);
-      else if (offset > startOffset) {
+      if (updates) {
+        if (decoded.type === 'policy') offer(offset, decoded.record);
+      } else if (offset > startOffset) {
         applyControlRecord(startState, decoded);
         startOffset = offset;
       }
@@ -215,6 +240,7 @@ export async function startLivePolicy(deps: {
   const started = updates.current();
   showInForce(undefined, started);
   void acknowledge('in-force', started.policy.version, started.sha256);
+  void removeStaleAcknowledgements([...startState.acks.keys()].filter((r) => r !== replica));
 
   return {
     current: () => (updates as PolicyUpdates).current().policy,

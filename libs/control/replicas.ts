@@ -1,7 +1,6 @@
 /** Which router replicas run, as seen from Kafka: each follows the control topic with a group of its own. */
-import { replicaGroupPrefix } from '@patternflow/control';
-import { kafkaFailure } from '@patternflow/kafka';
-import type { Admin } from 'kafkajs';
+import { type Admin, kafkaFailure } from '@patternflow/kafka';
+import { replicaGroupPrefix } from './state.ts';
 
 const mapped = async <T>(work: Promise<T>): Promise<T> => {
   try {

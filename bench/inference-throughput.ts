@@ -5,9 +5,13 @@
  * from extractFeatures(toNormalizedPattern(...)) over generated events and are made before
  * the clock starts, so feature extraction is not counted.
  */
-import { fileURLToPath } from 'node:url';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
-import { loadModelRuntime } from '@patternflow/models';
+import {
+  DEFAULT_MODEL_STORE,
+  DEV_PUBLIC_KEY_PATH,
+  loadModelRuntime,
+  readPublicKey,
+} from '@patternflow/models';
 import { extractFeatures } from '@patternflow/sources';
 import { round } from './system.ts';
 
@@ -28,8 +32,11 @@ export async function measureInference(options: {
 }): Promise<InferenceResult> {
   const batch = options.batch ?? 512;
   const threads = options.intraOpThreads ?? 1;
-  const modelsDir = fileURLToPath(new URL('../models', import.meta.url));
-  const runtime = await loadModelRuntime({ modelsDir, intraOpThreads: threads });
+  const runtime = await loadModelRuntime({
+    store: DEFAULT_MODEL_STORE,
+    publicKey: readPublicKey(DEV_PUBLIC_KEY_PATH),
+    intraOpThreads: threads,
+  });
   const perModel: InferenceResult['perModel'] = [];
   try {
     for (const info of runtime.models) {

@@ -8,7 +8,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
-import { loadModelRuntime } from '@patternflow/models';
+import {
+  DEFAULT_MODEL_STORE,
+  DEV_PUBLIC_KEY_PATH,
+  loadModelRuntime,
+  readPublicKey,
+} from '@patternflow/models';
 import { extractFeatures } from '@patternflow/sources';
 
 const args = process.argv.slice(2);
@@ -19,8 +24,11 @@ const threads = option('--threads', 1);
 const BATCH_SIZES = [1, 64, 512];
 
 async function main(): Promise<void> {
-  const modelsDir = fileURLToPath(new URL('../models', import.meta.url));
-  const runtime = await loadModelRuntime({ modelsDir, intraOpThreads: threads });
+  const runtime = await loadModelRuntime({
+    store: DEFAULT_MODEL_STORE,
+    publicKey: readPublicKey(DEV_PUBLIC_KEY_PATH),
+    intraOpThreads: threads,
+  });
   const results: { model: string; source: string; batch: number; records_per_s: number; runs: number }[] = [];
   try {
     for (const info of runtime.models) {

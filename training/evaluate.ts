@@ -4,12 +4,16 @@
  * through the TypeScript runtime (onnxruntime-node), next to a baseline per source: the
  * best single-feature rule fitted on the training data.
  *
- *   node training/evaluate.ts [--models DIR] [--json FILE]
+ *   node training/evaluate.ts [--models STORE] [--public-key PEM] [--json FILE]
  */
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { generateEvents, getSourceGenerator, toNormalizedPattern } from '@patternflow/generators';
-import { loadModelRuntime } from '@patternflow/models';
+import {
+  DEFAULT_MODEL_STORE,
+  DEV_PUBLIC_KEY_PATH,
+  loadModelRuntime,
+  readPublicKey,
+} from '@patternflow/models';
 import { extractFeatures } from '@patternflow/sources';
 import { TRAINING_PLAN } from './config.ts';
 
@@ -149,11 +153,12 @@ const pct = (v: number): string => v.toFixed(3);
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const modelsDir = args.includes('--models')
-    ? args[args.indexOf('--models') + 1]!
-    : fileURLToPath(new URL('../models', import.meta.url));
+  const store = args.includes('--models') ? args[args.indexOf('--models') + 1]! : DEFAULT_MODEL_STORE;
+  const publicKey = readPublicKey(
+    args.includes('--public-key') ? args[args.indexOf('--public-key') + 1]! : DEV_PUBLIC_KEY_PATH,
+  );
   const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
-  const runtime = await loadModelRuntime({ modelsDir });
+  const runtime = await loadModelRuntime({ store, publicKey });
   const report: Record<string, unknown> = {};
   console.log(
     `held-out evaluation: seed ${TRAINING_PLAN.evalSeed}, ${TRAINING_PLAN.evalRows} events per source; ` +

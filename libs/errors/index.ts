@@ -61,7 +61,10 @@ const CODE_TABLE = {
   // the process cannot run as configured
   CONFIG_INVALID: { code: 'PF_CONFIG_INVALID', disposition: 'fatal' },
   POLICY_INVALID: { code: 'PF_POLICY_INVALID', disposition: 'fatal' },
+  /** A model version's bytes or manifest do not match (sha256, name/version vs its directory). */
   MODEL_INTEGRITY: { code: 'PF_MODEL_INTEGRITY', disposition: 'fatal' },
+  /** A model version's manifest.sig is missing or does not verify with the trusted public key. */
+  MODEL_SIGNATURE: { code: 'PF_MODEL_SIGNATURE', disposition: 'fatal' },
   MODEL_LOAD: { code: 'PF_MODEL_LOAD', disposition: 'fatal' },
   /** onnxruntime failed on validated input: the runtime is broken, not the record. */
   INFERENCE_FAILED: { code: 'PF_INFERENCE_FAILED', disposition: 'fatal' },

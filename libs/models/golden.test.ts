@@ -1,17 +1,25 @@
 /**
- * The runtime reproduces the trainer's own predictions on each model's golden rows
- * (same labels, probabilities within 1e-4), in one micro-batch and row by row.
- * training/build.sh runs this file against freshly trained models (PF_MODELS_DIR)
- * before it replaces models/.
+ * The runtime reproduces the trainer's own predictions on the golden rows of every version
+ * in the store (same labels, probabilities within 1e-4), in one micro-batch and row by row.
+ * training/build.sh runs this file against freshly trained, signed models (PF_MODELS_DIR,
+ * PF_MODEL_PUBLIC_KEY) before it adds them to models/.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { loadModelRuntime, type ModelRuntime } from './index.ts';
+import {
+  DEFAULT_MODEL_STORE,
+  DEV_PUBLIC_KEY_PATH,
+  listModelVersions,
+  loadModelRuntime,
+  type ModelRuntime,
+  readPublicKey,
+  STORE_FILES,
+} from './index.ts';
 
-const modelsDir = process.env.PF_MODELS_DIR ?? fileURLToPath(new URL('../../models', import.meta.url));
+const store = process.env.PF_MODELS_DIR ?? DEFAULT_MODEL_STORE;
+const publicKey = readPublicKey(process.env.PF_MODEL_PUBLIC_KEY ?? DEV_PUBLIC_KEY_PATH);
 
 interface Golden {
   model: string;
@@ -19,56 +27,59 @@ interface Golden {
   rows: { features: number[]; label: string; probabilities: Record<string, number> }[];
 }
 
-const goldenFiles = readdirSync(modelsDir, { withFileTypes: true })
-  .filter((d) => d.isDirectory())
-  .flatMap((d) =>
-    readdirSync(join(modelsDir, d.name))
-      .filter((f) => f.endsWith('.golden.json'))
-      .map((f) => join(modelsDir, d.name, f)),
-  );
+const versions = await listModelVersions(store, publicKey);
 
 describe('golden predictions', () => {
-  let runtime: ModelRuntime;
-  before(async () => {
-    runtime = await loadModelRuntime({ modelsDir });
-  });
-  after(async () => {
-    await runtime.close();
-  });
-
-  test('every model has a golden file and every golden file a model', () => {
-    assert.ok(goldenFiles.length >= 3, `expected golden files for 3+ models in ${modelsDir}`);
-    assert.equal(goldenFiles.length, runtime.models.length);
+  test('every version in the store verifies and has a golden file', () => {
+    assert.ok(versions.length >= 3, `expected 3+ model versions in ${store}`);
+    for (const v of versions) {
+      assert.equal(v.verified, true, `${v.name}@${v.version}: ${v.problem?.message}`);
+      assert.ok(existsSync(join(v.dir, STORE_FILES.golden)), `${v.dir} has ${STORE_FILES.golden}`);
+    }
   });
 
-  for (const file of goldenFiles) {
-    const golden = JSON.parse(readFileSync(file, 'utf8')) as Golden;
-    test(`${golden.model} ${golden.version}: labels equal, probabilities within 1e-4`, async () => {
-      const info = runtime.models.find((m) => m.name === golden.model);
-      assert.ok(info, `model ${golden.model} is loaded`);
-      assert.equal(info.version, golden.version);
-      assert.ok(golden.rows.length >= 20);
-      const rows = golden.rows.map((r) => Float32Array.from(r.features));
-      const batched = await runtime.predict(info.source, rows);
-      const single = await Promise.all(rows.map((row) => runtime.predict(info.source, [row])));
-      golden.rows.forEach((expected, i) => {
-        for (const outcome of [batched[i]!, single[i]![0]!]) {
-          assert.ok(outcome.ok, `row ${i} predicted`);
-          const p = outcome.prediction;
-          assert.equal(p.label, expected.label, `row ${i} label`);
-          assert.equal(p.modelName, golden.model);
-          for (const [label, prob] of Object.entries(expected.probabilities)) {
-            const got = p.scores[label];
-            assert.ok(
-              got !== undefined && Math.abs(got - prob) <= 1e-4,
-              `row ${i} p(${label}) ${got} vs ${prob}`,
-            );
-          }
-          assert.equal(p.score, p.scores[p.label]);
-        }
+  for (const v of versions) {
+    describe(`${v.name} ${v.version}`, () => {
+      let runtime: ModelRuntime;
+      before(async () => {
+        // This version alone serves its source, whatever else the store holds.
+        runtime = await loadModelRuntime({ store, publicKey, pins: [{ name: v.name, version: v.version }] });
       });
-      // the golden sample covers every class the model can output
-      assert.deepEqual(new Set(golden.rows.map((r) => r.label)), new Set(info.labels));
+      after(async () => {
+        await runtime.close();
+      });
+
+      test('labels equal, probabilities within 1e-4', async () => {
+        const golden = JSON.parse(readFileSync(join(v.dir, STORE_FILES.golden), 'utf8')) as Golden;
+        assert.equal(golden.model, v.name);
+        assert.equal(golden.version, v.version);
+        const info = runtime.models.find((m) => m.name === v.name);
+        assert.ok(info, `model ${v.name} is loaded`);
+        assert.equal(info.version, v.version);
+        assert.ok(golden.rows.length >= 20);
+        const rows = golden.rows.map((r) => Float32Array.from(r.features));
+        const batched = await runtime.predict(info.source, rows);
+        const single = await Promise.all(rows.map((row) => runtime.predict(info.source, [row])));
+        golden.rows.forEach((expected, i) => {
+          for (const outcome of [batched[i]!, single[i]![0]!]) {
+            assert.ok(outcome.ok, `row ${i} predicted`);
+            const p = outcome.prediction;
+            assert.equal(p.label, expected.label, `row ${i} label`);
+            assert.equal(p.modelName, golden.model);
+            assert.equal(p.modelSha256, info.sha256);
+            for (const [label, prob] of Object.entries(expected.probabilities)) {
+              const got = p.scores[label];
+              assert.ok(
+                got !== undefined && Math.abs(got - prob) <= 1e-4,
+                `row ${i} p(${label}) ${got} vs ${prob}`,
+              );
+            }
+            assert.equal(p.score, p.scores[p.label]);
+          }
+        });
+        // the golden sample covers every class the model can output
+        assert.deepEqual(new Set(golden.rows.map((r) => r.label)), new Set(info.labels));
+      });
     });
   }
 });

@@ -1,35 +1,33 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
+import { copyModelStore, type TestModelStore } from '@patternflow/harness';
 import type { NormalizedPattern } from '@patternflow/records';
 import { extractFeatures } from '@patternflow/sources';
 import { Registry } from 'prom-client';
-import { loadModelRuntime, type ModelInfo, type ModelRuntime, type PredictionOutcome } from './index.ts';
+import {
+  DEFAULT_MODEL_STORE,
+  DEV_PUBLIC_KEY_PATH,
+  loadModelRuntime,
+  loadModelVersion,
+  type ModelInfo,
+  type ModelRuntime,
+  type PredictionOutcome,
+  readPublicKey,
+} from './index.ts';
 
-const modelsDir = fileURLToPath(new URL('../../models', import.meta.url));
-const tempDirs: string[] = [];
+const store = DEFAULT_MODEL_STORE;
+const publicKey = readPublicKey(DEV_PUBLIC_KEY_PATH);
+const copies: TestModelStore[] = [];
 /** prom-client fills metricName on histogram samples at run time; its types omit it. */
 const nameOf = (sample: object): string | undefined => (sample as { metricName?: string }).metricName;
 
-/** A private copy of one source's model directory, for tests that damage it. */
-function copyModel(source: string): { dir: string; manifestPath: string; onnxPath: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'pf-models-'));
-  tempDirs.push(dir);
-  cpSync(join(modelsDir, source), join(dir, source), { recursive: true });
-  const manifestPath = join(dir, source, readdirManifest(join(dir, source)));
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { file: string };
-  return { dir, manifestPath, onnxPath: join(dir, source, manifest.file) };
-}
-
-function readdirManifest(dir: string): string {
-  const name = readdirSync(dir).find((f) => f.endsWith('.manifest.json'));
-  assert.ok(name, `a manifest in ${dir}`);
-  return name;
+/** A private copy of the store (only `names`), re-signed with its own key, for tests that damage it. */
+function copyOf(...names: string[]): TestModelStore {
+  const copy = copyModelStore({ names });
+  copies.push(copy);
+  return copy;
 }
 
 /** The sources (model keys) that have a model. */
@@ -73,86 +71,132 @@ async function classify(
 }
 
 after(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  for (const copy of copies) copy.remove();
 });
 
 describe('loading', () => {
-  test('loads one model per source and says which source each serves', async () => {
-    const runtime = await loadModelRuntime({ modelsDir });
+  test('loads the serving version of each source and says which source each serves', async () => {
+    const runtime = await loadModelRuntime({ store, publicKey });
     try {
       assert.deepEqual(sourcesOf(runtime), ['auth', 'netflow', 'payments']);
       for (const source of sourcesOf(runtime)) {
         const info = modelFor(runtime, source);
         assert.equal(info.source, source);
         assert.match(info.version, /^\d+\.\d+\.\d+$/);
+        assert.match(info.sha256, /^[0-9a-f]{64}$/);
         assert.ok(
           info.sizeBytes > 10_000 && info.sizeBytes < 3_500_000,
           `${info.name} size ${info.sizeBytes}`,
         );
       }
       assert.equal(runtime.hasModel('smtp'), false);
-      assert.equal(
-        runtime.models.some((m) => m.source === 'smtp'),
-        false,
-      );
+      assert.ok(runtime.store.every((entry) => entry.verified));
     } finally {
       await runtime.close();
     }
   });
 
-  test('refuses a model whose bytes do not match its manifest (one flipped byte)', async () => {
-    const { dir, onnxPath, manifestPath } = copyModel('payments');
-    const bytes = readFileSync(onnxPath);
-    const expected = (JSON.parse(readFileSync(manifestPath, 'utf8')) as { sha256: string }).sha256;
-    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
-    writeFileSync(onnxPath, bytes);
-    await assert.rejects(loadModelRuntime({ modelsDir: dir }), (err: unknown) => {
-      assert.ok(err instanceof PipelineError);
-      assert.equal(err.code, ErrorCodes.MODEL_INTEGRITY);
-      assert.equal(err.details.file, onnxPath);
-      assert.equal(err.details.expected, expected);
-      assert.match(String(err.details.actual), /^[0-9a-f]{64}$/);
-      assert.notEqual(err.details.actual, expected);
-      assert.ok(err.message.includes(onnxPath) && err.message.includes(expected));
-      return true;
+  test('the highest version of a source serves; a pin serves an older one', async () => {
+    const copy = copyOf('payments-fraud-rf');
+    copy.addVersion('payments-fraud-rf', '1.0.0', '1.10.0');
+    copy.addVersion('payments-fraud-rf', '1.0.0', '1.9.0');
+    const key = copy.key.publicKey;
+    const latest = await loadModelRuntime({ store: copy.dir, publicKey: key });
+    assert.equal(modelFor(latest, 'payments').version, '1.10.0');
+    await latest.close();
+    const pinned = await loadModelRuntime({
+      store: copy.dir,
+      publicKey: key,
+      pins: [{ name: 'payments-fraud-rf', version: '1.0.0' }],
     });
-  });
-
-  test('the untampered copy loads (the refusal above is about the flipped byte)', async () => {
-    const { dir } = copyModel('payments');
-    const runtime = await loadModelRuntime({ modelsDir: dir });
-    assert.deepEqual(sourcesOf(runtime), ['payments']);
-    await runtime.close();
-  });
-
-  test('refuses a model trained on another feature order than the sources define', async () => {
-    const { dir, manifestPath } = copyModel('auth');
-    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { features: string[] };
-    manifest.features = [...manifest.features].reverse();
-    writeFileSync(manifestPath, JSON.stringify(manifest));
-    await assert.rejects(loadModelRuntime({ modelsDir: dir }), (err: unknown) => {
-      assert.ok(err instanceof PipelineError);
-      assert.equal(err.code, ErrorCodes.MODEL_LOAD);
-      assert.match(err.message, /feature order/);
-      return true;
-    });
-  });
-
-  test('refuses a manifest whose labels do not match the model outputs', async () => {
-    const { dir, manifestPath } = copyModel('netflow');
-    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { labels: string[] };
-    manifest.labels = manifest.labels.slice(0, 3);
-    writeFileSync(manifestPath, JSON.stringify(manifest));
+    assert.equal(modelFor(pinned, 'payments').version, '1.0.0');
+    await pinned.close();
     await assert.rejects(
-      loadModelRuntime({ modelsDir: dir }),
+      loadModelRuntime({
+        store: copy.dir,
+        publicKey: key,
+        pins: [{ name: 'payments-fraud-rf', version: '2.0.0' }],
+      }),
+      (err: unknown) =>
+        err instanceof PipelineError &&
+        err.code === ErrorCodes.CONFIG_INVALID &&
+        /not in the store/.test(err.message),
+    );
+  });
+
+  test('a damaged newest version stops the load; it never falls back to an older version', async () => {
+    const copy = copyOf('payments-fraud-rf');
+    copy.addVersion('payments-fraud-rf', '1.0.0', '1.1.0');
+    const onnx = copy.flipModelByte('payments-fraud-rf', '1.1.0');
+    await assert.rejects(
+      loadModelRuntime({ store: copy.dir, publicKey: copy.key.publicKey }),
+      (err: unknown) => {
+        assert.ok(err instanceof PipelineError);
+        assert.equal(err.code, ErrorCodes.MODEL_INTEGRITY);
+        assert.equal(err.details.file, onnx);
+        assert.ok(err.message.includes(onnx));
+        return true;
+      },
+    );
+  });
+
+  test('a damaged version that does not serve is listed as refused and the rest loads', async () => {
+    const copy = copyOf('payments-fraud-rf');
+    copy.addVersion('payments-fraud-rf', '1.0.0', '0.9.0');
+    copy.flipModelByte('payments-fraud-rf', '0.9.0');
+    const runtime = await loadModelRuntime({ store: copy.dir, publicKey: copy.key.publicKey });
+    try {
+      assert.equal(modelFor(runtime, 'payments').version, '1.0.0');
+      const old = runtime.store.find((e) => e.version === '0.9.0');
+      assert.equal(old?.verified, false);
+      assert.equal(old?.problem?.code, ErrorCodes.MODEL_INTEGRITY);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  test('loadModelVersion returns a verified, ready session and its manifest', async () => {
+    const model = await loadModelVersion(store, 'auth-ato-rf', '1.0.0', publicKey);
+    try {
+      assert.equal(model.manifest.name, 'auth-ato-rf');
+      assert.equal(model.info.source, 'auth');
+      assert.ok(model.session.inputNames.includes(model.manifest.input_name));
+    } finally {
+      await model.release();
+    }
+  });
+
+  test('refuses a model trained on another feature order than the sources define (signed manifest)', async () => {
+    const copy = copyOf('auth-ato-rf');
+    copy.editManifest('auth-ato-rf', '1.0.0', (m) => {
+      m.features = [...(m.features as string[])].reverse();
+    });
+    await assert.rejects(
+      loadModelRuntime({ store: copy.dir, publicKey: copy.key.publicKey }),
+      (err: unknown) => {
+        assert.ok(err instanceof PipelineError);
+        assert.equal(err.code, ErrorCodes.MODEL_LOAD);
+        assert.match(err.message, /feature order/);
+        return true;
+      },
+    );
+  });
+
+  test('refuses a signed manifest whose labels do not match the model outputs', async () => {
+    const copy = copyOf('netflow-attack-rf');
+    copy.editManifest('netflow-attack-rf', '1.0.0', (m) => {
+      m.labels = (m.labels as string[]).slice(0, 3);
+    });
+    await assert.rejects(
+      loadModelRuntime({ store: copy.dir, publicKey: copy.key.publicKey }),
       (err: unknown) =>
         err instanceof PipelineError && err.code === ErrorCodes.MODEL_LOAD && /3 labels/.test(err.message),
     );
   });
 
-  test('an unreadable models directory is MODEL_LOAD', async () => {
+  test('an unreadable store is MODEL_LOAD', async () => {
     await assert.rejects(
-      loadModelRuntime({ modelsDir: join(tmpdir(), 'pf-no-such-dir-4711') }),
+      loadModelRuntime({ store: '/nonexistent/pf-no-such-store-4711', publicKey }),
       (err: unknown) => err instanceof PipelineError && err.code === ErrorCodes.MODEL_LOAD,
     );
   });
@@ -163,7 +207,7 @@ describe('inference', () => {
   let registry: Registry;
   before(async () => {
     registry = new Registry();
-    runtime = await loadModelRuntime({ modelsDir, registry });
+    runtime = await loadModelRuntime({ store, publicKey, registry });
   });
   after(async () => {
     await runtime.close();
@@ -180,6 +224,7 @@ describe('inference', () => {
       const info = modelFor(runtime, records[i]!.source);
       assert.equal(o.prediction.modelName, info.name);
       assert.equal(o.prediction.modelVersion, info.version);
+      assert.equal(o.prediction.modelSha256, info.sha256);
       assert.ok(info.labels.includes(o.prediction.label));
       const total = Object.values(o.prediction.scores).reduce((a, b) => a + b, 0);
       assert.ok(Math.abs(total - 1) < 1e-4);
@@ -248,7 +293,7 @@ describe('inference', () => {
   });
 
   test('batches above maxBatchRows are split into several runs with the same results', async () => {
-    const small = await loadModelRuntime({ modelsDir, maxBatchRows: 7 });
+    const small = await loadModelRuntime({ store, publicKey, maxBatchRows: 7 });
     try {
       const records = [...generateEvents({ seed: 7, count: 50, sources: ['netflow'] })].map((e) =>
         toNormalizedPattern(e.source, e.event),

@@ -1,18 +1,23 @@
 /**
- * The model runtime: loads every manifest + ONNX model under a directory, verifies each
- * model's sha256 before the bytes reach onnxruntime, and classifies micro-batches with one
- * session.run per model per batch. One bad record never fails its batch: features are
- * validated per row before batching and the caller gets one outcome per input.
+ * The model runtime: loads the serving version of every source from the signed store
+ * (store.ts), verified before its bytes reach onnxruntime, and classifies micro-batches
+ * with one session.run per model per batch. One bad record never fails its batch: features
+ * are validated per row before batching and the caller gets one outcome per input.
  */
-import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import { featureNames } from '@patternflow/sources';
 import * as ort from 'onnxruntime-node';
 import { Histogram, type Registry } from 'prom-client';
 import { decideLabel } from './decision.ts';
-import { type ModelManifest, parseManifest } from './manifest.ts';
+import type { ModelManifest } from './manifest.ts';
+import {
+  chooseServingVersions,
+  listModelVersions,
+  type StoreEntry,
+  type VersionPin,
+  verifyModelVersion,
+} from './store.ts';
 
 export interface Prediction {
   label: string;
@@ -21,6 +26,8 @@ export interface Prediction {
   scores: Record<string, number>;
   modelName: string;
   modelVersion: string;
+  /** sha256 of the model.onnx that labelled the row (its signed manifest's). */
+  modelSha256: string;
 }
 
 export type PredictionOutcome = { ok: true; prediction: Prediction } | { ok: false; error: PipelineError };
@@ -34,13 +41,18 @@ export interface ModelInfo {
   labels: readonly string[];
   thresholds: Readonly<Record<string, number>>;
   sha256: string;
-  /** Absolute path of the verified .onnx file. */
+  /** Absolute path of the verified model.onnx. */
   file: string;
   sizeBytes: number;
 }
 
 export interface ModelRuntimeOptions {
-  modelsDir: string;
+  /** The model store: `<store>/<name>/<version>/` (store.ts). */
+  store: string;
+  /** The trusted public key: every version that serves must be signed by its private half. */
+  publicKey: KeyObject;
+  /** Versions to serve instead of the highest of their source (PF_MODEL_VERSIONS). */
+  pins?: readonly VersionPin[];
   /** When given, pf_inference_seconds{model} and pf_inference_batch_size{model} are registered here. */
   registry?: Registry;
   /** onnxruntime intra-op threads per session (default 1; see docs/models.md). */
@@ -52,6 +64,8 @@ export interface ModelRuntimeOptions {
 export interface ModelRuntime {
   /** Every loaded model, one per source (model key). */
   readonly models: readonly ModelInfo[];
+  /** The store index at load: every version, verified or why not (refused versions never serve). */
+  readonly store: readonly StoreEntry[];
   hasModel(source: string): boolean;
   /**
    * Classifies feature vectors for one model key: one outcome per row, in order. A row of the
@@ -61,12 +75,6 @@ export interface ModelRuntime {
   predict(source: string, rows: readonly Float32Array[]): Promise<PredictionOutcome[]>;
   /** Releases the onnxruntime sessions. */
   close(): Promise<void>;
-}
-
-interface LoadedModel {
-  info: ModelInfo;
-  manifest: ModelManifest;
-  session: ort.InferenceSession;
 }
 
 /**
@@ -89,66 +97,50 @@ function sessionOptions(intraOpThreads: number): ort.InferenceSession.SessionOpt
   };
 }
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+export interface LoadModelOptions {
+  /** onnxruntime intra-op threads of the session (default 1; see docs/models.md). */
+  intraOpThreads?: number;
 }
 
-async function manifestPaths(modelsDir: string): Promise<string[]> {
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await readdir(modelsDir, { withFileTypes: true });
-  } catch (err) {
-    throw new PipelineError(ErrorCodes.MODEL_LOAD, `models directory ${modelsDir} cannot be read`, {
-      cause: err,
-      details: { modelsDir },
-    });
-  }
-  const paths: string[] = [];
-  for (const entry of entries) {
-    if (entry.isFile() && entry.name.endsWith('.manifest.json')) paths.push(join(modelsDir, entry.name));
-    if (entry.isDirectory()) {
-      const sub = join(modelsDir, entry.name);
-      for (const name of await readdir(sub)) if (name.endsWith('.manifest.json')) paths.push(join(sub, name));
-    }
-  }
-  return paths.sort();
+/** A verified model version with its ready onnxruntime session. */
+export interface LoadedModelVersion {
+  readonly info: ModelInfo;
+  readonly manifest: ModelManifest;
+  readonly session: ort.InferenceSession;
+  release(): Promise<void>;
 }
 
-/** Numeric comparison of dotted versions ("1.10.0" > "1.9.2"). */
-function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map((p) => Number.parseInt(p, 10) || 0);
-  const pb = b.split('.').map((p) => Number.parseInt(p, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
-
-async function loadOne(
-  manifestPath: string,
-  options: ort.InferenceSession.SessionOptions,
-): Promise<LoadedModel> {
-  const manifest = parseManifest(manifestPath, await readFile(manifestPath, 'utf8'));
-  const file = join(manifestPath, '..', manifest.file);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (err) {
-    throw new PipelineError(ErrorCodes.MODEL_LOAD, `model file ${file} of ${manifest.name} cannot be read`, {
-      cause: err,
-      details: { file, manifest: manifestPath },
-    });
-  }
-  // Hash the exact bytes handed to onnxruntime, so no file swap can slip in between.
-  const actual = sha256(bytes);
-  if (actual !== manifest.sha256) {
+function checkThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1) {
     throw new PipelineError(
-      ErrorCodes.MODEL_INTEGRITY,
-      `model ${file} does not match its manifest: sha256 ${actual}, manifest says ${manifest.sha256}`,
-      { details: { file, manifest: manifestPath, expected: manifest.sha256, actual } },
+      ErrorCodes.CONFIG_INVALID,
+      `intraOpThreads must be a positive integer, got ${threads}`,
     );
   }
+}
+
+/**
+ * Loads one version of the store: verifies it (signature over the manifest bytes, manifest,
+ * directory, sha256 of model.onnx: store.ts), checks its feature order against
+ * @patternflow/sources, creates the session from the verified bytes and runs a probe row
+ * (input/output names, class count). Throws PF_MODEL_SIGNATURE, PF_MODEL_INTEGRITY or
+ * PF_MODEL_LOAD; a version that throws never serves.
+ */
+export async function loadModelVersion(
+  store: string,
+  name: string,
+  version: string,
+  publicKey: KeyObject,
+  options: LoadModelOptions = {},
+): Promise<LoadedModelVersion> {
+  const threads = options.intraOpThreads ?? 1;
+  checkThreads(threads);
+  const {
+    manifest,
+    manifestPath,
+    modelPath: file,
+    modelBytes: bytes,
+  } = await verifyModelVersion(store, name, version, publicKey);
   const expectedFeatures = featureNames(manifest.source);
   if (expectedFeatures && expectedFeatures.join(',') !== manifest.features.join(',')) {
     throw new PipelineError(
@@ -159,7 +151,7 @@ async function loadOne(
   }
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bytes, options);
+    session = await ort.InferenceSession.create(bytes, sessionOptions(threads));
   } catch (err) {
     throw new PipelineError(
       ErrorCodes.MODEL_LOAD,
@@ -203,6 +195,7 @@ async function loadOne(
   return {
     manifest,
     session,
+    release: () => session.release(),
     info: Object.freeze({
       name: manifest.name,
       version: manifest.version,
@@ -250,33 +243,40 @@ function validateRow(model: ModelInfo, row: Float32Array): PredictionOutcome | n
   return null;
 }
 
-/** Loads every model under `modelsDir` (`<dir>/*.manifest.json` and `<dir>/<sub>/*.manifest.json`). */
+/**
+ * Loads the serving version of every source in the store: the pinned one, else the highest
+ * (store.ts chooseServingVersions). If a serving version does not verify or load, nothing
+ * is served: the error (PF_MODEL_SIGNATURE, PF_MODEL_INTEGRITY, PF_MODEL_LOAD) is thrown,
+ * and the tagger does not start. Versions that do not serve are verified for `store` only.
+ */
 export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<ModelRuntime> {
   const threads = options.intraOpThreads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new PipelineError(
-      ErrorCodes.CONFIG_INVALID,
-      `intraOpThreads must be a positive integer, got ${threads}`,
-    );
-  }
+  checkThreads(threads);
   const maxBatchRows = options.maxBatchRows ?? 1024;
-  const sessionOpts = sessionOptions(threads);
-  const loaded: LoadedModel[] = [];
+  const entries = await listModelVersions(options.store, options.publicKey);
+  const serving = chooseServingVersions(entries, options.pins);
+  const byKey = new Map<string, LoadedModelVersion>();
   try {
-    for (const path of await manifestPaths(options.modelsDir)) loaded.push(await loadOne(path, sessionOpts));
+    for (const [source, entry] of [...serving].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const model = await loadModelVersion(options.store, entry.name, entry.version, options.publicKey, {
+        intraOpThreads: threads,
+      });
+      if (model.info.source !== source) {
+        // Only possible when the store changed between the listing and the load.
+        await model.release();
+        throw new PipelineError(
+          ErrorCodes.MODEL_INTEGRITY,
+          `model version ${entry.dir} changed while it was loaded (source ${model.info.source}, listed as ${source})`,
+          { details: { file: entry.dir } },
+        );
+      }
+      byKey.set(source, model);
+    }
   } catch (err) {
-    await Promise.all(loaded.map((m) => m.session.release()));
+    await Promise.all([...byKey.values()].map((m) => m.release()));
     throw err;
   }
-  // When several versions serve one source, the highest version wins.
-  const byKey = new Map<string, LoadedModel>();
-  for (const model of loaded) {
-    const current = byKey.get(model.info.source);
-    if (!current || compareVersions(model.info.version, current.info.version) > 0)
-      byKey.set(model.info.source, model);
-  }
   const active = [...byKey.values()];
-  await Promise.all(loaded.filter((m) => !active.includes(m)).map((m) => m.session.release()));
 
   const seconds = options.registry
     ? histogram(
@@ -300,7 +300,7 @@ export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<Mo
       details: { source, available: [...byKey.keys()] },
     });
 
-  async function runBatch(model: LoadedModel, rows: readonly Float32Array[]): Promise<Prediction[]> {
+  async function runBatch(model: LoadedModelVersion, rows: readonly Float32Array[]): Promise<Prediction[]> {
     const { info, manifest, session } = model;
     const width = info.features.length;
     const input = new Float32Array(rows.length * width);
@@ -340,6 +340,7 @@ export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<Mo
         scores,
         modelName: info.name,
         modelVersion: info.version,
+        modelSha256: info.sha256,
       });
     }
     return predictions;
@@ -370,10 +371,11 @@ export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<Mo
 
   return {
     models: Object.freeze(active.map((m) => m.info)),
+    store: Object.freeze(entries),
     hasModel: (source) => byKey.has(source),
     predict,
     async close() {
-      await Promise.all(active.map((m) => m.session.release()));
+      await Promise.all(active.map((m) => m.release()));
       byKey.clear();
     },
   };

@@ -88,6 +88,8 @@ export interface Inference {
   scores: Record<string, number>;
   model_name: string;
   model_version: string;
+  /** sha256 of the model.onnx that labelled the record ('' in records written before the field existed). */
+  model_sha256: string;
   inferred_at: number;
 }
 

@@ -44,6 +44,7 @@ function routed(id: string, lane: string, eventTime = DAY1): RoutedPattern {
       scores: { benign: 0.95 },
       model_name: 'nf',
       model_version: '1',
+      model_sha256: 'c0ffee',
       inferred_at: eventTime,
     },
     route: { lane, rule: 'r', policy_version: 'p1', routed_at: eventTime },

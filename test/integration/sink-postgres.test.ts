@@ -31,6 +31,7 @@ function routed(
       scores: { legit: 0.97, fraud: 0.03 },
       model_name: 'payments-gbt',
       model_version: '1.2.0',
+      model_sha256: 'c0ffee',
       inferred_at: Date.UTC(2026, 10, 25, 12, 30, 2),
     },
     route: {

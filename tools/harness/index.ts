@@ -5,6 +5,7 @@
  */
 export { coldFileIds } from './cold-files.ts';
 export { type LoadOptions, type LoadResult, produceGeneratedEvents } from './load.ts';
+export { copyModelStore, createTestKeyPair, type TestKeyPair, type TestModelStore } from './model-store.ts';
 export {
   type ActiveAlert,
   findPrometheus,

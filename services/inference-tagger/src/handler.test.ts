@@ -60,6 +60,7 @@ test('records get the model label, scores and version; bad features and missing 
           scores: { fraud: 0.8, legit: 0.2 },
           modelName: 'payments-gbt',
           modelVersion: '3',
+          modelSha256: 'ab'.repeat(32),
         },
       }));
     },
@@ -112,6 +113,7 @@ test('records get the model label, scores and version; bad features and missing 
     scores: { fraud: 0.8, legit: 0.2 },
     model_name: 'payments-gbt',
     model_version: '3',
+    model_sha256: 'ab'.repeat(32),
     inferred_at: 42,
   });
   const trace = parseTraceparent(result.messages[0]!.headers.traceparent);
@@ -150,7 +152,14 @@ test('whatever throws while one record is handled dead-letters that record alone
     run: async (rows) =>
       rows.map(() => ({
         ok: true,
-        prediction: { label: 'fraud', score: 0.8, scores: {}, modelName: 'm', modelVersion: '1' },
+        prediction: {
+          label: 'fraud',
+          score: 0.8,
+          scores: {},
+          modelName: 'm',
+          modelVersion: '1',
+          modelSha256: 'ab'.repeat(32),
+        },
       })),
   });
   const handler = createTagHandler({

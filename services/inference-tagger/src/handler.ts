@@ -79,6 +79,7 @@ export function createTagHandler(deps: {
         scores: prediction.scores,
         model_name: prediction.modelName,
         model_version: prediction.modelVersion,
+        model_sha256: prediction.modelSha256,
         inferred_at: inferredAt,
       };
       let framed: Buffer;

@@ -15,6 +15,7 @@ test('rows of several models: one predict call per model, outcomes back in row o
           scores: {},
           modelName: modelKey,
           modelVersion: '1',
+          modelSha256: 'ab'.repeat(32),
         },
       }));
     },

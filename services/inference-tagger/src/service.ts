@@ -1,5 +1,14 @@
-import { integer, string } from '@patternflow/config';
-import { loadModelRuntime, type PredictionOutcome } from '@patternflow/models';
+import { integer } from '@patternflow/config';
+import {
+  DEV_PUBLIC_KEY_PATH,
+  isDevPublicKey,
+  keyIdOf,
+  loadModelRuntime,
+  modelStoreConfigSpec,
+  type PredictionOutcome,
+  parseVersionPins,
+  readPublicKey,
+} from '@patternflow/models';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
 import { defineStageService } from '@patternflow/service';
@@ -12,21 +21,51 @@ import { createMicroBatcher } from './micro-batcher.ts';
 export const tagger = defineStageService({
   stage: 'inference-tagger',
   config: {
-    modelsDir: string('PF_MODELS_DIR', new URL('../../../models', import.meta.url).pathname),
+    ...modelStoreConfigSpec(),
     inferenceMaxBatch: integer('PF_INFERENCE_MAX_BATCH', { default: 512, min: 1, max: 8192 }),
     inferenceLingerMs: integer('PF_INFERENCE_LINGER_MS', { default: 5, min: 0, max: 1000 }),
     intraOpThreads: integer('PF_INFERENCE_THREADS', { default: 1, min: 1, max: 64 }),
   },
   async build(config, { logger, metrics }) {
     const topics = topicNames(config.topicNamespace);
-    // A model whose bytes differ from its manifest's sha256 stops the start here.
+    const publicKey = readPublicKey(config.modelPublicKey);
+    if (isDevPublicKey(publicKey, DEV_PUBLIC_KEY_PATH)) {
+      logger.warn(
+        { publicKey: config.modelPublicKey, keyId: keyIdOf(publicKey) },
+        "models are verified with the repo's DEV key, whose private half is public: set PF_MODEL_PUBLIC_KEY in production",
+      );
+    }
+    // The serving version of every source must verify (signature, manifest, sha256) and
+    // load, or the start stops here with that error: a refused version never serves.
     const runtime = await loadModelRuntime({
-      modelsDir: config.modelsDir,
+      store: config.modelsDir,
+      publicKey,
+      pins: parseVersionPins(config.modelVersions),
       registry: metrics.registry,
       intraOpThreads: config.intraOpThreads,
     });
+    for (const entry of runtime.store.filter((e) => !e.verified)) {
+      logger.warn(
+        {
+          model: entry.name,
+          version: entry.version,
+          code: entry.problem?.code,
+          reason: entry.problem?.message,
+        },
+        'model version refused: it does not serve',
+      );
+    }
     logger.info(
-      { models: runtime.models.map((m) => `${m.name}@${m.version}`), modelsDir: config.modelsDir },
+      {
+        models: runtime.models.map((m) => ({
+          name: m.name,
+          version: m.version,
+          source: m.source,
+          sha256: m.sha256,
+        })),
+        store: config.modelsDir,
+        keyId: keyIdOf(publicKey),
+      },
       'models loaded',
     );
     try {

@@ -35,6 +35,7 @@ function routed(id: string, lane: string, eventTime: number): RoutedPattern {
       scores: { benign: 0.9 },
       model_name: 'm',
       model_version: '1',
+      model_sha256: 'c0ffee',
       inferred_at: 0,
     },
     route: { lane, rule: 'r', policy_version: 'p', routed_at: 0 },

@@ -26,6 +26,7 @@ const routed = (id: string, payload = '{}'): RoutedPattern => ({
     scores: { legit: 0.9, fraud: 0.1 },
     model_name: 'm',
     model_version: '1',
+    model_sha256: 'c0ffee',
     inferred_at: 2,
   },
   route: { lane: 'bulk', rule: 'default', policy_version: 'v1', routed_at: 3 },

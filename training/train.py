@@ -1,10 +1,13 @@
 """Trains one classifier per source from the feature tables written by export-features.ts
-and writes models/<source>/<name>-<version>.{onnx,manifest.json,golden.json}.
+and writes one store version per model: <models-dir>/<name>/<version>/{model.onnx,
+manifest.json,golden.json}. training/build.sh then adds the manifest's `reference` block
+(training/reference.ts: the drift bins are computed in TypeScript only, like the features,
+so the trainer and the serving side cannot bin differently) and signs it (training/sign.ts).
 
 Deterministic: fixed random_state, no timestamps in any artifact, so a rebuild on the
 same library versions reproduces the same bytes.
 
-    python training/train.py <data-dir> <models-dir>
+    python training/train.py <data-dir> <models-dir> [--version X.Y.Z]
 """
 
 import csv
@@ -12,6 +15,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 
 import numpy as np
@@ -22,6 +26,8 @@ from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import RandomForestClassifier
 
+# The version train.py writes unless --version says otherwise. Store versions are immutable:
+# build.sh refuses to replace an existing version with different bytes.
 MODEL_VERSION = "1.0.0"
 RANDOM_STATE = 20250303
 INPUT_NAME = "features"
@@ -118,7 +124,7 @@ def golden_rows(y_test, count):
     return sorted(set(picked))[:count]
 
 
-def train_source(source, meta, data_dir, models_dir, plan):
+def train_source(source, meta, data_dir, models_dir, plan, version):
     cfg = MODELS[source]
     features, labels = meta["features"], meta["labels"]
     x_train, y_train = load_table(os.path.join(data_dir, f"{source}.train.csv"), features, labels)
@@ -150,12 +156,11 @@ def train_source(source, meta, data_dir, models_dir, plan):
         options={id(model): {"zipmap": False}},
         target_opset=TARGET_OPSET,
     )
-    onx.doc_string = f"{cfg['name']} {MODEL_VERSION}: {source} classifier, inputs in manifest feature order"
+    onx.doc_string = f"{cfg['name']} {version}: {source} classifier, inputs in manifest feature order"
     onnx_bytes = onx.SerializeToString()
-    out_dir = os.path.join(models_dir, source)
+    out_dir = os.path.join(models_dir, cfg["name"], version)
     os.makedirs(out_dir, exist_ok=True)
-    stem = f"{cfg['name']}-{MODEL_VERSION}"
-    with open(os.path.join(out_dir, f"{stem}.onnx"), "wb") as f:
+    with open(os.path.join(out_dir, "model.onnx"), "wb") as f:
         f.write(onnx_bytes)
 
     rows = golden_rows(y_test, GOLDEN_ROWS)
@@ -163,7 +168,7 @@ def train_source(source, meta, data_dir, models_dir, plan):
     golden_labels = decide(golden_proba, labels, thresholds)
     golden = {
         "model": cfg["name"],
-        "version": MODEL_VERSION,
+        "version": version,
         "note": "held-out rows with the trainer's (scikit-learn's) own predictions",
         "rows": [
             {
@@ -174,15 +179,15 @@ def train_source(source, meta, data_dir, models_dir, plan):
             for k, i in enumerate(rows)
         ],
     }
-    with open(os.path.join(out_dir, f"{stem}.golden.json"), "w") as f:
+    with open(os.path.join(out_dir, "golden.json"), "w") as f:
         json.dump(golden, f, indent=1)
         f.write("\n")
 
     manifest = {
         "name": cfg["name"],
-        "version": MODEL_VERSION,
+        "version": version,
         "source": meta["model_key"],
-        "file": f"{stem}.onnx",
+        "file": "model.onnx",
         "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
         "size_bytes": len(onnx_bytes),
         "input_name": INPUT_NAME,
@@ -218,25 +223,32 @@ def train_source(source, meta, data_dir, models_dir, plan):
             "opset": TARGET_OPSET,
         },
     }
-    with open(os.path.join(out_dir, f"{stem}.manifest.json"), "w") as f:
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
     print(
-        f"train: {source}: {cfg['name']}-{MODEL_VERSION} macro-F1 {metrics['macro_f1']} "
+        f"train: {source}: {cfg['name']}@{version} macro-F1 {metrics['macro_f1']} "
         f"thresholds {thresholds} size {len(onnx_bytes) / 1e6:.2f} MB"
     )
 
 
 def main():
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: train.py <data-dir> <models-dir>")
-    data_dir, models_dir = sys.argv[1], sys.argv[2]
+    args = sys.argv[1:]
+    version = MODEL_VERSION
+    if len(args) == 4 and args[2] == "--version":
+        version = args[3]
+        args = args[:2]
+    if len(args) != 2:
+        raise SystemExit("usage: train.py <data-dir> <models-dir> [--version X.Y.Z]")
+    if not re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", version):
+        raise SystemExit(f"train: --version must be major.minor.patch, got {version!r}")
+    data_dir, models_dir = args
     with open(os.path.join(data_dir, "meta.json")) as f:
         meta = json.load(f)
     for source, source_meta in meta["sources"].items():
         if source not in MODELS:
             raise SystemExit(f"train: no model configuration for source {source!r} in train.py MODELS")
-        train_source(source, source_meta, data_dir, models_dir, meta["plan"])
+        train_source(source, source_meta, data_dir, models_dir, meta["plan"], version)
 
 
 if __name__ == "__main__":

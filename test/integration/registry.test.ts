@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import { stack, uniqueName } from '@patternflow/harness';
+import { loadSchema } from '@patternflow/records';
 import { createSchemaCodec, isConfluentFramed } from '@patternflow/registry';
 
 const namespace = 'dev.patternflow.test';
@@ -184,4 +185,66 @@ describe('schema codec against the real Apicurio registry', () => {
       assertPipelineError(ErrorCodes.CONFIG_INVALID, (error) => assert.match(error.message, /BACKWARD/)),
     );
   });
+
+  /** The stage schema as it was before inference.model_sha256 (or with the field changed by `edit`). */
+  function withModelSha256(name: 'tagged' | 'routed', edit: 'remove' | 'no-default') {
+    const schema = structuredClone(loadSchema(name)) as { fields: { name: string; type: unknown }[] };
+    const inference = schema.fields.find((f) => f.name === 'inference')!.type as {
+      fields: { name: string; default?: unknown }[];
+    };
+    const at = inference.fields.findIndex((f) => f.name === 'model_sha256');
+    assert.ok(at >= 0, `${name}.avsc has inference.model_sha256`);
+    if (edit === 'remove') inference.fields.splice(at, 1);
+    else delete inference.fields[at]!.default;
+    return schema;
+  }
+
+  for (const name of ['tagged', 'routed'] as const) {
+    test(`${name}: inference.model_sha256 is a BACKWARD evolution; old records read it as ""`, async (t) => {
+      const subject = subjectFor(t);
+      const previous = withModelSha256(name, 'remove');
+      const oldWriter = await codec.encoderFor(subject, previous);
+      if (name === 'tagged') {
+        // Without a default the registry refuses it, so the acceptance below is a real check
+        // (once: a refusal costs ~5 s of the registry's own time).
+        await assert.rejects(
+          codec.register(subject, withModelSha256(name, 'no-default')),
+          assertPipelineError(ErrorCodes.CONFIG_INVALID),
+        );
+      }
+      const current = loadSchema(name);
+      const currentId = await codec.register(subject, current);
+      assert.notEqual(currentId, oldWriter.schemaId);
+      const taggedRecord = {
+        id: 'r-1',
+        source: 'payments',
+        kind: 'card_payment',
+        event_time: 1_735_000_000_000,
+        ingest_time: 1_735_000_000_100,
+        tenant: 't',
+        tier: 'free',
+        region: 'eu-west',
+        attributes: { 'amount.value_minor': 1200 },
+        payload: '{}',
+        payload_format: 'JSON',
+        payload_schema_id: null,
+        inference: {
+          label: 'legit',
+          score: 0.9,
+          scores: { legit: 0.9, fraud: 0.1 },
+          model_name: 'payments-fraud-rf',
+          model_version: '1.0.0',
+          inferred_at: 1_735_000_000_200,
+        },
+        ...(name === 'routed'
+          ? { route: { lane: 'bulk', rule: 'default', policy_version: '1', routed_at: 1_735_000_000_300 } }
+          : {}),
+      };
+      const decoded = (await codec.decoderFor(current).decode(oldWriter.encode(taggedRecord))).value as {
+        inference: Record<string, unknown>;
+      };
+      assert.equal(decoded.inference.model_sha256, '');
+      assert.equal(decoded.inference.model_version, '1.0.0');
+    });
+  }
 });

@@ -20,6 +20,12 @@ import {
   startServices,
 } from '@patternflow/harness';
 import { createKafka, DeadLetterHeaders } from '@patternflow/kafka';
+import {
+  DEFAULT_MODEL_STORE,
+  DEV_PUBLIC_KEY_PATH,
+  listModelVersions,
+  readPublicKey,
+} from '@patternflow/models';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
 import type { Kafka } from 'kafkajs';
@@ -32,6 +38,10 @@ const coldDir = mkdtempSync(join(tmpdir(), `${runId}-cold-`));
 const logDir = join(process.cwd(), '.stack', 'logs', runId);
 const logger = createLogger({ service: 'e2e', level: 'error' });
 const LABELS = new Set(['legit', 'fraud', 'normal', 'account_takeover']);
+/** The versions of the repo's store (one per model today): what the tagger serves. */
+const servedModels = new Map(
+  (await listModelVersions(DEFAULT_MODEL_STORE, readPublicKey(DEV_PUBLIC_KEY_PATH))).map((v) => [v.name, v]),
+);
 
 let kafka: Kafka;
 let pool: pg.Pool;
@@ -160,7 +170,7 @@ describe('patternflow end to end', { timeout: 900_000 }, () => {
 
     assert.equal(await waitForRows(sent.ids, 180_000), sent.ids.length);
     const { rows } = await pool.query(
-      `SELECT source, label, lane, model_name, count(*)::int AS n FROM ${schema}.patterns WHERE id = ANY($1::text[]) GROUP BY 1, 2, 3, 4`,
+      `SELECT source, label, lane, model_name, model_version, model_sha256, count(*)::int AS n FROM ${schema}.patterns WHERE id = ANY($1::text[]) GROUP BY 1, 2, 3, 4, 5, 6`,
       [sent.ids],
     );
     const total = rows.reduce((sum, row) => sum + row.n, 0);
@@ -168,6 +178,13 @@ describe('patternflow end to end', { timeout: 900_000 }, () => {
     assert.deepEqual(new Set(rows.map((row) => row.source)), new Set(Object.keys(sent.bySource)));
     for (const row of rows) {
       assert.ok(row.model_name, 'every row names its model');
+      // name, version and sha256 of the signed store version that labelled it
+      const served = servedModels.get(row.model_name);
+      assert.deepEqual(
+        [row.model_version, row.model_sha256],
+        [served?.version, served?.sha256],
+        row.model_name,
+      );
       if (row.source !== 'netflow') assert.ok(LABELS.has(row.label), `label ${row.label} is a model label`);
     }
     assert.ok(new Set(rows.map((row) => row.lane)).size >= 2, 'traffic reaches several lanes');

@@ -111,7 +111,7 @@ describe('postgres writer', () => {
     const applied = await pool.query('SELECT name FROM schema_migrations ORDER BY name');
     assert.deepEqual(
       applied.rows.map((r) => r.name),
-      ['001_patterns:patterns', '002_cold_files'],
+      ['001_patterns:patterns', '002_cold_files', '003_model_sha256:patterns'],
     );
   });
 
@@ -170,8 +170,18 @@ describe('postgres writer', () => {
     assert.deepEqual(row.payload, JSON.parse(rec.payload));
     assert.equal(row.payload_schema_id, null);
     assert.deepEqual(
-      [row.source, row.kind, row.tenant, row.tier, row.region, row.label, row.model_name, row.model_version],
-      ['payments', 'card_payment', 'acme', 'free', 'eu-west', 'legit', 'payments-gbt', '1.2.0'],
+      [
+        row.source,
+        row.kind,
+        row.tenant,
+        row.tier,
+        row.region,
+        row.label,
+        row.model_name,
+        row.model_version,
+        row.model_sha256,
+      ],
+      ['payments', 'card_payment', 'acme', 'free', 'eu-west', 'legit', 'payments-gbt', '1.2.0', 'c0ffee'],
     );
     assert.deepEqual(
       [row.lane, row.rule, row.policy_version, row.payload_format],

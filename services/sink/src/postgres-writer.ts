@@ -103,6 +103,8 @@ const COLUMNS: readonly Column[] = [
   },
   { name: 'model_name', type: 'text', value: (r) => r.inference.model_name },
   { name: 'model_version', type: 'text', value: (r) => r.inference.model_version },
+  // '' when the tagger that labelled the record predates the field (the Avro default)
+  { name: 'model_sha256', type: 'text', value: (r) => r.inference.model_sha256 ?? '' },
   { name: 'inferred_at', type: 'float8', expr: epochMs, value: (r) => r.inference.inferred_at },
   { name: 'lane', type: 'text', value: (r) => r.route.lane },
   { name: 'rule', type: 'text', value: (r) => r.route.rule },
@@ -175,6 +177,7 @@ export function createPostgresWriter({ pool, table = 'patterns' }: PostgresWrite
     const migrations = [
       { name: `001_patterns:${table}`, file: '001_patterns.sql' },
       { name: '002_cold_files', file: '002_cold_files.sql' },
+      { name: `003_model_sha256:${table}`, file: '003_model_sha256.sql' },
     ];
     await inTransaction(pool, 'migrate', async (query) => {
       await query('SELECT pg_advisory_xact_lock(hashtext($1))', [MIGRATE_LOCK_KEY]);

@@ -6,5 +6,5 @@
 export { coldFileIds } from './cold-files.ts';
 export { type LoadOptions, type LoadResult, produceGeneratedEvents } from './load.ts';
 export { metricSum, SERVICE_NAMES, type ServiceFleet, type ServiceName, startServices } from './services.ts';
-export { stack, uniqueName } from './stack.ts';
+export { type SecureStack, secureStack, stack, uniqueName } from './stack.ts';
 export { type ReadRecord, readTopic } from './topic-reader.ts';

@@ -1,7 +1,7 @@
 import { loadPolicy } from '@patternflow/policy';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import { defineStageService, policyFileField } from '@patternflow/service';
+import { defineStageService, policyFileField, registryLinkOf } from '@patternflow/service';
 import { createRouteHandler, type LaneOutput } from './handler.ts';
 import { createRouteDecider, routingViewSchema } from './route.ts';
 
@@ -17,7 +17,7 @@ export const router = defineStageService({
       { policyFile: config.policyFile, version: policy.version, lanes: policy.lanes },
       'policy loaded',
     );
-    const codec = createSchemaCodec({ url: config.registryUrl });
+    const codec = createSchemaCodec(registryLinkOf(config));
     const taggedSchema = loadSchema('tagged');
     const routedSchema = loadSchema('routed');
     const lanes = new Map<string, LaneOutput>();

@@ -58,8 +58,8 @@ test-integration: install pyclients up ## integration tests against the real sta
 test-e2e: install pyclients up ## end-to-end tests: the four services as processes on the real stack
 	@bash scripts/test.sh e2e
 
-run: install up ## keep the pipeline running for any producer: the four services supervised (restart with backoff), logs in .stack/run/pipeline
-	@node scripts/run.ts start
+run: install up ## keep the pipeline running for any producer: the four services supervised (restart with backoff), logs in .stack/run/pipeline; SECURE=1: over TLS and SASL only
+	@PF_SECURE=$${PF_SECURE:-$(SECURE)} node scripts/run.ts start
 
 stop: ## stop the pipeline started by `make run` (services drain and commit); the stack stays up
 	@node scripts/run.ts stop

@@ -37,7 +37,7 @@ up: ## start Kafka, the schema registry and PostgreSQL (no Docker; cached downlo
 	@bash scripts/stack.sh up
 
 down: ## stop the pipeline (if running) and the local stack; leaves no process behind
-	@if [ -f node_modules/.installed ]; then node scripts/run.ts stop; fi
+	@if [ -f node_modules/.installed ]; then node scripts/prometheus.ts stop; node scripts/run.ts stop; fi
 	@bash scripts/stack.sh down
 
 status: ## one line per stack component
@@ -58,10 +58,16 @@ test-integration: install pyclients up ## integration tests against the real sta
 test-e2e: install pyclients up ## end-to-end tests: the four services as processes on the real stack
 	@bash scripts/test.sh e2e
 
-run: install up ## keep the pipeline running for any producer: the four services supervised (restart with backoff), logs in .stack/run/pipeline; SECURE=1: over TLS and SASL only
+run: install up ## keep the pipeline running for any producer: the four services supervised (restart with backoff), logs in .stack/run/pipeline; PROMETHEUS=1 adds Prometheus; SECURE=1: services over TLS and SASL only
 	@PF_SECURE=$${PF_SECURE:-$(SECURE)} node scripts/run.ts start
+	@if [ "$(PROMETHEUS)" = 1 ]; then node scripts/prometheus.ts start; fi
 
-stop: ## stop the pipeline started by `make run` (services drain and commit); the stack stays up
+.PHONY: prometheus
+prometheus: install ## a real Prometheus (Debian's package) on 127.0.0.1:9090 scraping the services of `make run`, with ops/prometheus/alerts.yml
+	@node scripts/prometheus.ts start
+
+stop: ## stop the pipeline started by `make run` (services drain and commit) and its Prometheus; the stack stays up
+	@node scripts/prometheus.ts stop
 	@node scripts/run.ts stop
 
 run-status: ## the services of `make run`: pid, ready, starts, last exit

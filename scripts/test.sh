@@ -18,12 +18,12 @@ export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--disable-warning=TimeoutNeg
 find_tests() { find "$@" -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort; }
 
 case "$lane" in
-  unit) files=$(find_tests libs services tools training bench) ;;
+  unit) files=$(find_tests libs services cli tools training bench) ;;
   integration) files=$(find_tests test/integration) ;;
   e2e) files=$(find_tests test/e2e) ;;
   fuzz) files=$(find_tests test/fuzz) ;;
   faults) files=$(find_tests test/faults) ;;
-  all) files="$(find_tests libs services tools training bench) $(find_tests test/integration) $(find_tests test/fuzz) $(find_tests test/e2e) $(find_tests test/faults)" ;;
+  all) files="$(find_tests libs services cli tools training bench) $(find_tests test/integration) $(find_tests test/fuzz) $(find_tests test/e2e) $(find_tests test/faults)" ;;
   *) echo "usage: $0 unit|integration|e2e|fuzz|faults|all" >&2; exit 2 ;;
 esac
 

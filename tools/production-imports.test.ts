@@ -1,5 +1,5 @@
 /**
- * Production code never imports tooling. Production = every .ts file under libs/ and
+ * Production code never imports tooling. Production = every .ts file under libs/, cli/ and
  * services/ except tests; tooling = the packages under tools/ (by their package names)
  * and any file under tools/ or test/ reached by a relative path.
  */
@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const PRODUCTION_DIRS = ['libs', 'services'];
+const PRODUCTION_DIRS = ['libs', 'services', 'cli'];
 const TOOLING_DIRS = ['tools', 'test'];
 
 interface Violation {

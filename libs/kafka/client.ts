@@ -1,5 +1,5 @@
 import { ErrorCodes } from '@patternflow/errors';
-import { Kafka, type KafkaConfig, logLevel, type RetryOptions } from 'kafkajs';
+import { Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 import { registerCompressionCodecs } from './codecs.ts';
 import { kafkaFailure } from './kafka-errors.ts';
@@ -20,8 +20,8 @@ export interface KafkaClientOptions {
   security?: KafkaSecurity;
   /** kafkajs's own chatter is noisy at info; warn keeps rebalances and errors. */
   clientLogLevel?: 'nothing' | 'error' | 'warn' | 'info';
-  /** kafkajs's retries of a failed connection or request (the defaults below otherwise). */
-  retry?: RetryOptions;
+  /** kafkajs's retries per request; a command-line tool wants an answer sooner than a service. */
+  retries?: number;
 }
 
 /**
@@ -47,7 +47,7 @@ export function createKafka(options: KafkaClientOptions): Kafka {
     connectionTimeout: 3000,
     authenticationTimeout: 10000,
     requestTimeout: 30000,
-    retry: options.retry ?? { initialRetryTime: 300, retries: 8, maxRetryTime: 10000 },
+    retry: { initialRetryTime: 300, retries: options.retries ?? 8, maxRetryTime: 10000 },
     logCreator:
       () =>
       ({ level, log: entry }) => {
@@ -70,7 +70,7 @@ export async function verifyKafkaLink(
   options: Omit<KafkaClientOptions, 'retry' | 'clientLogLevel'>,
 ): Promise<void> {
   if ((options.security ?? PLAINTEXT).protocol === 'plaintext') return;
-  const admin = createKafka({ ...options, clientLogLevel: 'nothing', retry: { retries: 0 } }).admin();
+  const admin = createKafka({ ...options, clientLogLevel: 'nothing', retries: 0 }).admin();
   try {
     await admin.connect();
   } catch (error) {

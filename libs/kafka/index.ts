@@ -2,6 +2,7 @@ export type { BacklogLimit } from './backlog.ts';
 export { createKafka, type KafkaClientOptions, verifyKafkaLink } from './client.ts';
 export { OUTPUT_COMPRESSIONS, type OutputCompression } from './codecs.ts';
 export { DeadLetterHeaders, toDeadLetterMessage } from './dead-letter.ts';
+export { kafkaFailure } from './kafka-errors.ts';
 export type { DeadLetter, InboundRecord, OutboundMessage, StageHandler, StageResult } from './records.ts';
 export {
   KAFKA_SASL_MECHANISMS,

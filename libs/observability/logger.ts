@@ -49,7 +49,7 @@ export function createLogger(options: {
   service: string;
   level?: string;
   secrets?: readonly string[];
-  /** stdout unless given (tests). */
+  /** Default: standard output. The CLI logs to standard error, keeping standard output for results. */
   destination?: pino.DestinationStream;
 }): Logger {
   const settings: pino.LoggerOptions = {

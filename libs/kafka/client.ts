@@ -67,7 +67,7 @@ export function createKafka(options: KafkaClientOptions): Kafka {
  * start goes on and meets it with the usual retries.
  */
 export async function verifyKafkaLink(
-  options: Omit<KafkaClientOptions, 'retry' | 'clientLogLevel'>,
+  options: Omit<KafkaClientOptions, 'retries' | 'clientLogLevel'>,
 ): Promise<void> {
   if ((options.security ?? PLAINTEXT).protocol === 'plaintext') return;
   const admin = createKafka({ ...options, clientLogLevel: 'nothing', retries: 0 }).admin();

@@ -203,7 +203,7 @@ start_postgres() {
   ensure_postgres_installed
   choose_pg_dirs
   local bin; bin=$(pg_bin_dir)
-  if pg_running; then say "postgres already running on 127.0.0.1:$PG_PORT"; return 0; fi
+  if pg_running; then ensure_postgres_tls; say "postgres already running on 127.0.0.1:$PG_PORT"; return 0; fi
   require_free_port "$PG_PORT" postgres PF_PG_PORT
   mkdir -p "$STACK_DIR/data" "$LOG_DIR"
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then

@@ -24,10 +24,15 @@ import { createKafka, DeadLetterHeaders, type KafkaSecurity } from '@patternflow
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
 import type { RegistryLink } from '@patternflow/registry';
+import { linkConfigSpec, postgresConfigSpec } from '@patternflow/service';
 import type { Kafka } from 'kafkajs';
 import pg from 'pg';
 
 const LABELS = new Set(['legit', 'fraud', 'normal', 'account_takeover']);
+/** Every variable that says how to reach Kafka, the registry or PostgreSQL. */
+const LINK_VARIABLES = Object.values({ ...linkConfigSpec(), ...postgresConfigSpec() }).map(
+  (field) => field.variable,
+);
 
 /** How the services and the test's own clients reach the stack. */
 export interface PipelineLinks {
@@ -135,6 +140,8 @@ export function describePipeline(options: {
         logDir,
         basePort: 21000 + Math.floor(Math.random() * 4000),
         env: {
+          // Only the links given: a link variable exported in the shell running the tests is blanked.
+          ...Object.fromEntries(LINK_VARIABLES.map((variable) => [variable, ''])),
           ...links.env,
           PF_PG_SCHEMA: schema,
           PF_COLD_DIR: coldDir,

@@ -7,12 +7,32 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { secureStack } from '@patternflow/harness';
 import { describePipeline } from './pipeline-scenario.ts';
 
 const secure = secureStack();
+
+// A broker started by an older stack script has no SASL_SSL listener: say that, instead of
+// services that wait for a port nobody listens on.
+before(async () => {
+  const [host, port] = secure.kafka.brokers[0]!.split(':');
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect({ host: host!, port: Number(port) }, () => {
+      socket.end();
+      resolve();
+    });
+    socket.once('error', (error) =>
+      reject(
+        new Error(
+          `the broker's SASL_SSL listener ${host}:${port} does not answer (${error.message}): restart Kafka with 'scripts/stack.sh stop kafka && scripts/stack.sh start kafka'`,
+        ),
+      ),
+    );
+  });
+});
 
 describePipeline({
   title: 'patternflow end to end over TLS and SASL/SCRAM',

@@ -159,6 +159,8 @@ export function describePipeline(options: {
 
     after(async () => {
       await fleet?.stop();
+      // before() may have failed before the clients existed
+      if (kafka === undefined || pool === undefined) return;
       const admin = kafka.admin();
       await admin.connect();
       const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${runId}.`));

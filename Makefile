@@ -19,7 +19,7 @@ endif
 # type is silenced (scripts/test.sh and the Dockerfile do the same), no other.
 export NODE_OPTIONS := $(strip $(NODE_OPTIONS) --disable-warning=TimeoutNegativeWarning)
 
-.PHONY: help run stop run-status install pyclients up down status reset test test-unit test-integration test-e2e test-faults test-faults-quick test-fuzz demo models eval bench lint typecheck format check compose-check alerts-check
+.PHONY: help run stop run-status install pyclients up down status reset test test-unit test-integration test-e2e test-faults test-faults-quick test-fuzz demo models eval bench lint typecheck format check compose-check alerts-check helm-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -112,4 +112,7 @@ alerts-check: ## promtool: Prometheus config, alert rules and their unit tests (
 		promtool test rules ops/prometheus/alerts.test.yml; \
 	else echo "alerts-check: promtool not installed (apt-get install prometheus); skipped"; fi
 
-check: lint typecheck compose-check alerts-check ## every static check CI runs
+helm-check: install ## the Helm chart: helm lint --strict, helm template, kubeconform -strict with local Kubernetes/KEDA schemas (tools built with Go, cached in .tools/)
+	@bash scripts/helm-check.sh
+
+check: lint typecheck compose-check alerts-check helm-check ## every static check CI runs

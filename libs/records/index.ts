@@ -15,6 +15,10 @@ export const Topics = {
   dlq: 'patterns.dlq',
   /** The audit trail of offsets an operator skipped because no client could read them. */
   skipped: 'patterns.skipped',
+  /** Compacted: the routing policy in force (key `policy`) and each router replica's acknowledgement. */
+  controlPolicy: 'patterns.control.policy',
+  /** Append-only, kept forever: who changed what in the running pipeline (policy applies, model promotions). */
+  audit: 'patterns.audit',
 } as const;
 
 export const ingestTopic = (source: string): string => `${Topics.ingestPrefix}${source}`;
@@ -26,6 +30,8 @@ export interface TopicNames {
   readonly tagged: string;
   readonly dlq: string;
   readonly skipped: string;
+  readonly controlPolicy: string;
+  readonly audit: string;
   ingest(source: string): string;
   routed(lane: string): string;
   /** The source of an ingest topic name, or undefined when it is not one. */
@@ -46,6 +52,8 @@ export function topicNames(namespace = ''): TopicNames {
     tagged: `${prefix}${Topics.tagged}`,
     dlq: `${prefix}${Topics.dlq}`,
     skipped: `${prefix}${Topics.skipped}`,
+    controlPolicy: `${prefix}${Topics.controlPolicy}`,
+    audit: `${prefix}${Topics.audit}`,
     ingest: (source: string) => `${ingestPrefix}${source}`,
     routed: (lane: string) => `${prefix}${Topics.routedPrefix}${lane}`,
     sourceOf: (topic: string) =>

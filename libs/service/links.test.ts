@@ -78,7 +78,19 @@ describe('Kafka link', () => {
       refusal({ PF_KAFKA_SECURITY_PROTOCOL: 'sasl_plaintext' }),
       /PF_KAFKA_SECURITY_PROTOCOL is sasl_plaintext, which is refused: SASL credentials only travel over TLS \(use sasl_ssl\)/,
     );
-    assert.match(refusal({ PF_KAFKA_SECURITY_PROTOCOL: 'SSL' }), /must be one of plaintext, ssl, sasl_ssl/);
+    assert.match(refusal({ PF_KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT' }), /which is refused/);
+    assert.match(refusal({ PF_KAFKA_SECURITY_PROTOCOL: 'tls' }), /must be one of plaintext, ssl, sasl_ssl/);
+  });
+
+  test("Kafka's own spelling is accepted: SASL_SSL, SCRAM-SHA-512", () => {
+    const config = load({
+      PF_KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+      PF_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+      PF_KAFKA_SASL_USERNAME: 'pipeline',
+      PF_KAFKA_SASL_PASSWORD: PASSWORD,
+    });
+    assert.equal(config.kafkaSecurityProtocol, 'sasl_ssl');
+    assert.equal(config.kafkaSaslMechanism, 'scram-sha-512');
   });
 
   test('credentials without sasl_ssl are refused, naming the variables and not the password', () => {
@@ -205,12 +217,16 @@ describe('PostgreSQL link', () => {
     loadConfig(postgresConfigSpec(), env, [(c) => postgresConfigProblems(c).join('; ') || undefined]);
   const base = 'postgres://patternflow:pg-planted-secret@127.0.0.1:15432/patternflow';
 
-  test('no sslmode or sslmode=disable: plaintext, as before', () => {
+  test('no sslmode or sslmode=disable: plaintext, as before; no sslmode with a CA file: verify-full', () => {
     assert.deepEqual(postgresPoolOptions(loadPg({ PF_PG_URL: base })), {
       connectionString: base,
       ssl: false,
     });
     assert.equal(postgresPoolOptions(loadPg({ PF_PG_URL: `${base}?sslmode=disable` })).ssl, false);
+    assert.deepEqual(postgresPoolOptions(loadPg({ PF_PG_URL: base, PF_PG_CA_FILE: caFile })), {
+      connectionString: base,
+      ssl: { rejectUnauthorized: true, ca: PEM },
+    });
   });
 
   test('verify-full and require verify chain and host name with PF_PG_CA_FILE; the URL loses its sslmode so pg cannot override', () => {
@@ -249,8 +265,8 @@ describe('PostgreSQL link', () => {
       );
     }
     assert.match(
-      refused({ PF_PG_URL: base, PF_PG_CA_FILE: caFile }),
-      /PF_PG_CA_FILE is set but PF_PG_URL has no sslmode/,
+      refused({ PF_PG_URL: `${base}?sslmode=disable`, PF_PG_CA_FILE: caFile }),
+      /PF_PG_CA_FILE is set but PF_PG_URL has sslmode=disable/,
     );
     assert.match(
       refused({ PF_PG_URL: `${base}?sslmode=verify-full&sslrootcert=/x.pem` }),

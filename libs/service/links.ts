@@ -33,12 +33,17 @@ import {
 } from '@patternflow/kafka';
 import type { RegistryLink } from '@patternflow/registry';
 
+/** A choice written in any case, as Kafka's own settings are (SASL_SSL, SCRAM-SHA-512). */
+function anyCase<T>(field: Field<T>): Field<T> {
+  return { variable: field.variable, parse: (raw) => field.parse(raw?.toLowerCase()) };
+}
+
 function kafkaSecurityProtocol(): Field<KafkaSecurityProtocol> {
-  const choices = oneOf('PF_KAFKA_SECURITY_PROTOCOL', KAFKA_SECURITY_PROTOCOLS, 'plaintext');
+  const choices = anyCase(oneOf('PF_KAFKA_SECURITY_PROTOCOL', KAFKA_SECURITY_PROTOCOLS, 'plaintext'));
   return {
     variable: choices.variable,
     parse(raw) {
-      if (raw?.trim() === 'sasl_plaintext') {
+      if (raw?.trim().toLowerCase() === 'sasl_plaintext') {
         throw new InvalidValue(
           'is sasl_plaintext, which is refused: SASL credentials only travel over TLS (use sasl_ssl)',
         );
@@ -53,7 +58,7 @@ export function linkConfigSpec() {
   return {
     brokers: hostPorts('PF_KAFKA_BROKERS', ['127.0.0.1:19092']),
     kafkaSecurityProtocol: kafkaSecurityProtocol(),
-    kafkaSaslMechanism: oneOf('PF_KAFKA_SASL_MECHANISM', KAFKA_SASL_MECHANISMS, 'scram-sha-512'),
+    kafkaSaslMechanism: anyCase(oneOf('PF_KAFKA_SASL_MECHANISM', KAFKA_SASL_MECHANISMS, 'scram-sha-512')),
     kafkaSaslUsername: string('PF_KAFKA_SASL_USERNAME', ''),
     kafkaSaslPassword: secret('PF_KAFKA_SASL_PASSWORD'),
     kafkaSaslPasswordFile: secretFile('PF_KAFKA_SASL_PASSWORD_FILE'),
@@ -228,10 +233,8 @@ export function postgresConfigProblems(config: PostgresConfig): string[] {
       `PF_PG_URL has sslmode=${mode}, which is refused: use ${PG_SSL_MODES.join(', ')} (allow and prefer fall back to plaintext, no-verify trusts any certificate)`,
     );
   }
-  if (config.pgCaFile !== undefined && (mode === undefined || mode === 'disable')) {
-    problems.push(
-      'PF_PG_CA_FILE is set but PF_PG_URL has no sslmode=verify-full (or require, verify-ca): say in the URL that TLS is wanted',
-    );
+  if (config.pgCaFile !== undefined && mode === 'disable') {
+    problems.push('PF_PG_CA_FILE is set but PF_PG_URL has sslmode=disable: a CA is only used with TLS');
   }
   return problems;
 }
@@ -240,14 +243,16 @@ export function postgresConfigProblems(config: PostgresConfig): string[] {
  * The pg Pool options for PF_PG_URL: the connection string without its sslmode (pg would
  * let the URL's TLS settings replace ours) and the TLS options. require and verify-full
  * verify the chain and the host name (as pg does, unlike libpq's require), verify-ca the
- * chain only; the CA is PF_PG_CA_FILE, or Node's roots.
+ * chain only; the CA is PF_PG_CA_FILE, or Node's roots. A URL without sslmode is
+ * plaintext, unless PF_PG_CA_FILE is set: then it is verify-full.
  */
 export function postgresPoolOptions(config: PostgresConfig): {
   connectionString: string;
   ssl: false | ConnectionOptions;
 } {
   const parsed = new URL(config.pgUrl);
-  const mode = (sslModeOf(config.pgUrl) ?? 'disable') as PgSslMode;
+  const mode = (sslModeOf(config.pgUrl) ??
+    (config.pgCaFile === undefined ? 'disable' : 'verify-full')) as PgSslMode;
   parsed.searchParams.delete('sslmode');
   const connectionString = parsed.toString();
   if (mode === 'disable') return { connectionString, ssl: false };

@@ -58,8 +58,8 @@ test-integration: install pyclients up ## integration tests against the real sta
 test-e2e: install pyclients up ## end-to-end tests: the four services as processes on the real stack
 	@bash scripts/test.sh e2e
 
-run: install up ## keep the pipeline running for any producer: the four services supervised (restart with backoff), logs in .stack/run/pipeline; PROMETHEUS=1 adds Prometheus
-	@node scripts/run.ts start
+run: install up ## keep the pipeline running for any producer: the four services supervised (restart with backoff), logs in .stack/run/pipeline; PROMETHEUS=1 adds Prometheus; SECURE=1: services over TLS and SASL only
+	@PF_SECURE=$${PF_SECURE:-$(SECURE)} node scripts/run.ts start
 	@if [ "$(PROMETHEUS)" = 1 ]; then node scripts/prometheus.ts start; fi
 
 .PHONY: prometheus

@@ -142,10 +142,11 @@ VARIANT_TLS=(
   --set ingestor.env.PF_SESSION_TIMEOUT_MS=60000
 )
 VARIANT_SASL=(
-  --set global.kafka.securityProtocol=SASL_PLAINTEXT
+  --set global.kafka.securityProtocol=SASL_SSL
   --set global.kafka.sasl.mechanism=scram-sha-256
   --set global.kafka.sasl.existingSecret=kafka-user
   --set global.kafka.sasl.usernameKey=username
+  --set global.registry.url=https://registry.apicurio.svc:8443/apis/ccompat/v7
   --set global.registry.tls.caSecret=registry-ca
   --set sink.coldStorage.type=emptyDir
   --set sink.podDisruptionBudget.enabled=false
@@ -228,10 +229,13 @@ expect_failure "a connection variable in env" "PF_KAFKA_BROKERS" \
   quiet_helm lint --strict --kube-version "$KUBERNETES_VERSION" "$CHART" --set global.env.PF_KAFKA_BROKERS=kafka:9092
 expect_failure "an unknown value" "additional properties 'replica' not allowed" \
   quiet_helm lint --strict --kube-version "$KUBERNETES_VERSION" "$CHART" --set sink.replica=2
+expect_failure "SASL over plaintext (the services refuse credentials without TLS)" \
+  "/global/kafka/securityProtocol': value must be one of 'PLAINTEXT', 'SSL', 'SASL_SSL'" \
+  quiet_helm lint --strict --kube-version "$KUBERNETES_VERSION" "$CHART" --set global.kafka.securityProtocol=SASL_PLAINTEXT
 render --set global.env.PF_COMPRESSION=brotli >"$broken"
 expect_failure "a value the services refuse" 'PF_COMPRESSION must be one of' node scripts/helm-env-check.ts "$broken"
 render --set-string global.policy='lanes: [hot]' >"$broken" 2>/dev/null
 expect_failure "a policy that does not validate" "the routing policy does not load" node scripts/helm-env-check.ts "$broken"
 rm -f "$broken"
 
-say "valid: helm lint --strict and helm template on ${#RENDERED[@]} value sets, kubeconform -strict on Kubernetes ${KUBERNETES_VERSIONS[*]}, the services' configuration agrees; 10 broken inputs refused ($((SECONDS - started)) s)"
+say "valid: helm lint --strict and helm template on ${#RENDERED[@]} value sets, kubeconform -strict on Kubernetes ${KUBERNETES_VERSIONS[*]}, the services' configuration agrees; 11 broken inputs refused ($((SECONDS - started)) s)"

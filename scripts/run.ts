@@ -9,13 +9,16 @@
  *   node scripts/run.ts supervise   the supervisor itself, in the foreground
  *
  *   PF_RUN_DIR (.stack/run/pipeline)  state, pid and logs;  PF_RUN_BASE_PORT (9464)  first service's HTTP port
+ *   PF_SECURE (false; `make run SECURE=1`)  the services use only the stack's secure links: Kafka
+ *     SASL_SSL, the https registry with basic auth, PostgreSQL with TLS (`scripts/stack.sh env --secure`)
  *   Every other PF_* variable is passed to the services (PF_TOPIC_NAMESPACE, PF_COLD_DIR, …).
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { integer, loadConfig, string } from '@patternflow/config';
+import { boolean, integer, loadConfig, string } from '@patternflow/config';
+import { secureStack } from '@patternflow/harness';
 import { STAGES } from '@patternflow/service';
 import { createSupervisor, type ProgramState } from '@patternflow/supervisor';
 
@@ -24,7 +27,10 @@ const config = loadConfig({
   runDir: string('PF_RUN_DIR', join(ROOT, '.stack', 'run', 'pipeline')),
   basePort: integer('PF_RUN_BASE_PORT', { default: 9464, min: 1024, max: 65_000 }),
   readyTimeoutMs: integer('PF_RUN_READY_TIMEOUT_MS', { default: 120_000, min: 1_000 }),
+  secure: boolean('PF_SECURE', false),
 });
+/** The link settings that replace the environment's in secure mode (they win over exported ones). */
+const linkEnv = (): Record<string, string> => (config.secure ? secureStack().env : {});
 const paths = {
   pid: join(config.runDir, 'supervisor.pid'),
   state: join(config.runDir, 'state.json'),
@@ -69,7 +75,7 @@ async function supervise(): Promise<void> {
     command: process.execPath,
     // The same runtime flags as this process (a TypeScript loader, if one is in use).
     args: [...process.execArgv, join(ROOT, 'services', name, 'src', 'main.ts')],
-    env: { ...(process.env as Record<string, string>), PF_HTTP_PORT: String(portOf(index)) },
+    env: { ...(process.env as Record<string, string>), ...linkEnv(), PF_HTTP_PORT: String(portOf(index)) },
     logFile: join(paths.logs, `${name}.log`),
     cwd: ROOT,
     httpPort: portOf(index),
@@ -119,6 +125,8 @@ async function start(): Promise<void> {
     await printStatus();
     return;
   }
+  // Before anything starts: no secure settings is a message, not four crash-looping services.
+  const links = linkEnv();
   mkdirSync(config.runDir, { recursive: true });
   rmSync(paths.state, { force: true });
   const out = createWriteStream(paths.log, { flags: 'a' });
@@ -130,7 +138,10 @@ async function start(): Promise<void> {
     env: process.env,
   });
   child.unref();
-  console.log(`run: supervisor pid ${child.pid}; logs in ${paths.logs}`);
+  const over = config.secure
+    ? `over the secure links (Kafka ${links.PF_KAFKA_BROKERS} SASL_SSL, registry ${links.PF_REGISTRY_URL}, PostgreSQL TLS)`
+    : 'over plaintext links';
+  console.log(`run: supervisor pid ${child.pid} ${over}; logs in ${paths.logs}`);
   const deadline = Date.now() + config.readyTimeoutMs;
   for (;;) {
     const states = await Promise.all(STAGES.map((_, i) => ready(portOf(i))));

@@ -11,10 +11,11 @@
  */
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { hostPorts, loadConfig, string } from '@patternflow/config';
+import { loadConfig, string } from '@patternflow/config';
 import { createKafka, ensureTopics, skipUnreadableRange } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
+import { linksFromEnv } from '@patternflow/service';
 
 const usage = 'usage: skip-batch.ts --group G --topic T --partition P --from F --to T --reason R [--by NAME]';
 let args: ReturnType<typeof parse>;
@@ -49,12 +50,18 @@ if (missing.length > 0 || numeric.length > 0) {
   process.exit(2);
 }
 
-const config = loadConfig({
-  brokers: hostPorts('PF_KAFKA_BROKERS', ['127.0.0.1:19092']),
-  namespace: string('PF_TOPIC_NAMESPACE', ''),
-});
-const logger = createLogger({ service: 'skip-batch', level: 'error' });
-const kafka = createKafka({ brokers: config.brokers, clientId: 'patternflow-skip-batch', logger });
+// The brokers and their TLS/SASL settings as the stages read them (PF_KAFKA_*).
+let links: ReturnType<typeof linksFromEnv>;
+let config: { namespace: string };
+try {
+  links = linksFromEnv();
+  config = loadConfig({ namespace: string('PF_TOPIC_NAMESPACE', '') });
+} catch (error) {
+  console.error(`skip-batch: ${(error as Error).message}`);
+  process.exit(2);
+}
+const logger = createLogger({ service: 'skip-batch', level: 'error', secrets: links.secrets });
+const kafka = createKafka({ ...links.kafka, clientId: 'patternflow-skip-batch', logger });
 const auditTopic = topicNames(config.namespace).skipped;
 try {
   await ensureTopics(kafka, [{ topic: auditTopic, partitions: 1 }]);

@@ -6,6 +6,9 @@
 #   scripts/stack.sh down     stop everything this script started (no process left)
 #   scripts/stack.sh status   one line per component
 #   scripts/stack.sh env      the connection settings, as shell exports
+#   scripts/stack.sh env --secure
+#                             the same over the secure links: Kafka SASL_SSL (SCRAM-SHA-512),
+#                             the registry over https with basic auth, PostgreSQL with TLS
 #   scripts/stack.sh reset    down, then delete all data (downloads stay cached)
 #   scripts/stack.sh stop|start|kill kafka|registry|postgres
 #                             one component (fault-injection tests: kill is SIGKILL)
@@ -22,7 +25,11 @@ KAFKA_CONTROLLER_PORT=${PF_KAFKA_CONTROLLER_PORT:-19093}
 # the tests put in front of it, so that clients bootstrapped through the proxy keep using it.
 KAFKA_FAULTS_PORT=${PF_KAFKA_FAULTS_PORT:-19094}
 KAFKA_PROXY_PORT=${PF_KAFKA_PROXY_PORT:-19095}
+# The secure links, always on next to the plaintext ones: Kafka's SASL_SSL listener and a
+# second registry process serving https with basic auth (same storage, so the same ids).
+KAFKA_SECURE_PORT=${PF_KAFKA_SECURE_PORT:-19096}
 REGISTRY_PORT=${PF_REGISTRY_PORT:-18081}
+REGISTRY_TLS_PORT=${PF_REGISTRY_TLS_PORT:-18443}
 PG_PORT=${PF_PG_PORT:-15432}
 PG_USER=${PF_PG_USER:-patternflow}
 PG_PASSWORD=${PF_PG_PASSWORD:-patternflow}
@@ -43,6 +50,10 @@ LOG_DIR=$STACK_DIR/logs
 RUN_DIR=$STACK_DIR/run
 PG_DATA=$STACK_DIR/data/postgres
 PG_LOG=$LOG_DIR/postgres.log
+# Certificates and generated passwords (0600), made at the first start; never in the repo.
+TLS_DIR=$STACK_DIR/tls
+# The SCRAM user of Kafka's SASL_SSL listener and the basic-auth user of the https registry.
+PIPELINE_USER=pipeline
 
 die() { echo "stack: $*" >&2; exit 1; }
 say() { echo "stack: $*"; }
@@ -72,6 +83,70 @@ wait_until() {
     fi
     sleep 0.5
   done
+}
+
+# ---------------------------------------------------------------- certificates and passwords
+# One local CA signs one server certificate (SAN 127.0.0.1 and localhost) that the broker's
+# SASL_SSL listener, the https registry and PostgreSQL all present. Made once; delete
+# $TLS_DIR and restart the stack to make new ones (docs/operations.md, "Secure links").
+ensure_tls_material() {
+  require_command openssl "install OpenSSL (apt-get install -y openssl)"
+  mkdir -p "$TLS_DIR" "$LOG_DIR"
+  chmod 700 "$TLS_DIR"
+  if [ ! -s "$TLS_DIR/server.pem" ] || [ ! -s "$TLS_DIR/ca.pem" ] || [ ! -s "$TLS_DIR/broker-keystore.pem" ]; then
+    say "making a local CA and a server certificate in $TLS_DIR"
+    local log=$LOG_DIR/openssl.log
+    (
+      set -e
+      umask 077
+      cd "$TLS_DIR"
+      rm -f ca.pem ca.key server.pem server.key broker-keystore.pem
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout ca.key -out ca.pem -days 3650 -subj "/CN=patternflow local CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout server.key -out server.csr -subj "/CN=localhost"
+      printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "extendedKeyUsage=serverAuth" \
+        "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" >server.ext
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -out server.pem -days 825 -extfile server.ext
+      rm -f server.csr server.ext ca.srl
+      # Kafka's PEM keystore: the (PKCS#8, unencrypted) key and the certificate in one file.
+      cat server.key server.pem >broker-keystore.pem
+    ) >"$log" 2>&1 || die "openssl could not make the certificates, see $log"
+    # Certificates are public; the keys stay 0600.
+    chmod 644 "$TLS_DIR/ca.pem" "$TLS_DIR/server.pem"
+  fi
+  local name
+  for name in kafka-pipeline registry-pipeline; do
+    if [ ! -s "$TLS_DIR/$name.password" ]; then
+      (umask 077 && openssl rand -hex 24 >"$TLS_DIR/$name.password")
+    fi
+  done
+  write_secure_client_env
+}
+
+# What a client of the secure links needs (services, tests, the load generator): printed as
+# exports by `stack.sh env --secure`, read by the test harness and `make run SECURE=1`.
+# Passwords are referenced by file, never written here.
+write_secure_client_env() {
+  (
+    umask 077
+    cat >"$TLS_DIR/client.env" <<EOF
+PF_KAFKA_BROKERS=127.0.0.1:$KAFKA_SECURE_PORT
+PF_KAFKA_SECURITY_PROTOCOL=sasl_ssl
+PF_KAFKA_SASL_MECHANISM=scram-sha-512
+PF_KAFKA_SASL_USERNAME=$PIPELINE_USER
+PF_KAFKA_SASL_PASSWORD_FILE=$TLS_DIR/kafka-pipeline.password
+PF_KAFKA_SSL_CA_FILE=$TLS_DIR/ca.pem
+PF_REGISTRY_URL=https://127.0.0.1:$REGISTRY_TLS_PORT/apis/ccompat/v7
+PF_REGISTRY_USERNAME=$PIPELINE_USER
+PF_REGISTRY_PASSWORD_FILE=$TLS_DIR/registry-pipeline.password
+PF_REGISTRY_CA_FILE=$TLS_DIR/ca.pem
+PF_PG_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DATABASE?sslmode=verify-full
+PF_PG_CA_FILE=$TLS_DIR/ca.pem
+EOF
+  )
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -128,7 +203,7 @@ start_postgres() {
   ensure_postgres_installed
   choose_pg_dirs
   local bin; bin=$(pg_bin_dir)
-  if pg_running; then say "postgres already running on 127.0.0.1:$PG_PORT"; return 0; fi
+  if pg_running; then ensure_postgres_tls; say "postgres already running on 127.0.0.1:$PG_PORT"; return 0; fi
   require_free_port "$PG_PORT" postgres PF_PG_PORT
   mkdir -p "$STACK_DIR/data" "$LOG_DIR"
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
@@ -154,7 +229,29 @@ start_postgres() {
     psql_admin -c "CREATE DATABASE \"$PG_DATABASE\""
   psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname='registry'" | grep -q 1 ||
     psql_admin -c "CREATE DATABASE registry"
-  say "postgres up on 127.0.0.1:$PG_PORT (database $PG_DATABASE, user $PG_USER)"
+  ensure_postgres_tls
+  say "postgres up on 127.0.0.1:$PG_PORT (database $PG_DATABASE, user $PG_USER; TLS on, plaintext accepted)"
+}
+
+# TLS with the stack's server certificate, switched on by ALTER SYSTEM and a reload, so a
+# cluster made before TLS existed gets it without a restart. Clients that do not ask for
+# TLS still connect (pg_hba's host lines take both).
+ensure_postgres_tls() {
+  local cert=$PG_DATA/patternflow-server.crt key=$PG_DATA/patternflow-server.key changed=false
+  if ! cmp -s "$TLS_DIR/server.pem" "$cert" 2>/dev/null || ! cmp -s "$TLS_DIR/server.key" "$key" 2>/dev/null; then
+    # PostgreSQL refuses a key that others can read: 0600, owned by the cluster's owner.
+    cp "$TLS_DIR/server.pem" "$cert"
+    cp "$TLS_DIR/server.key" "$key"
+    chmod 600 "$cert" "$key"
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$cert" "$key"; fi
+    changed=true
+  fi
+  if $changed || [ "$(psql_admin -tAc 'SHOW ssl')" != on ]; then
+    psql_admin -c "ALTER SYSTEM SET ssl_cert_file = '$cert'" -c "ALTER SYSTEM SET ssl_key_file = '$key'" \
+      -c "ALTER SYSTEM SET ssl = on" -c "SELECT pg_reload_conf()" >/dev/null
+    pg_ssl_on() { [ "$(psql_admin -tAc 'SHOW ssl')" = on ]; }
+    wait_until "postgres's TLS" "$PG_LOG" pg_ssl_on
+  fi
 }
 
 stop_postgres() {
@@ -190,11 +287,18 @@ write_kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,FAULTS://127.0.0.1:$KAFKA_FAULTS_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,FAULTS://127.0.0.1:$KAFKA_PROXY_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,FAULTS://127.0.0.1:$KAFKA_FAULTS_PORT,SECURE://127.0.0.1:$KAFKA_SECURE_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,FAULTS://127.0.0.1:$KAFKA_PROXY_PORT,SECURE://127.0.0.1:$KAFKA_SECURE_PORT
 controller.listener.names=CONTROLLER
+# The controller and the broker talk over plaintext on loopback; clients choose a listener.
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,FAULTS:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,FAULTS:PLAINTEXT,SECURE:SASL_SSL
+# SECURE: TLS with the stack's certificate (PEM, no keystore password: the key file is 0600),
+# then SCRAM. Users are SCRAM credentials in the cluster metadata (ensure_scram_users).
+listener.name.secure.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.secure.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.secure.ssl.keystore.type=PEM
+listener.name.secure.ssl.keystore.location=$TLS_DIR/broker-keystore.pem
 log.dirs=$KAFKA_DATA
 num.partitions=3
 # One node: internal topics cannot have more replicas than brokers, or consumer groups
@@ -218,6 +322,7 @@ start_kafka() {
   require_free_port "$KAFKA_PORT" kafka PF_KAFKA_PORT
   require_free_port "$KAFKA_CONTROLLER_PORT" "kafka's controller" PF_KAFKA_CONTROLLER_PORT
   require_free_port "$KAFKA_FAULTS_PORT" "kafka's fault-test listener" PF_KAFKA_FAULTS_PORT
+  require_free_port "$KAFKA_SECURE_PORT" "kafka's SASL_SSL listener" PF_KAFKA_SECURE_PORT
   ensure_kafka_downloaded
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$KAFKA_DATA"
   write_kafka_config
@@ -240,7 +345,36 @@ start_kafka() {
     port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$LOG_DIR/kafka-server.log"
   }
   wait_until kafka "$LOG_DIR/kafka-server.log" kafka_started
-  say "kafka $KAFKA_VERSION up on 127.0.0.1:$KAFKA_PORT"
+  say "kafka $KAFKA_VERSION up on 127.0.0.1:$KAFKA_PORT (SASL_SSL on 127.0.0.1:$KAFKA_SECURE_PORT)"
+}
+
+# The SCRAM credentials of the pipeline user, written through the plaintext listener after
+# the broker is up: one path for a fresh data directory and for one formatted before the
+# secure listener existed, and the password travels in a 0600 file, never on a command
+# line. Skipped when this data directory already holds the current password (a marker with
+# its hash), so a normal start pays no extra JVM.
+ensure_scram_users() {
+  local password_file=$TLS_DIR/kafka-pipeline.password marker=$KAFKA_DATA/.patternflow-scram
+  local wanted; wanted=$(sha256sum "$password_file" | cut -c1-64)
+  [ "$(cat "$marker" 2>/dev/null)" = "$wanted" ] && return 0
+  local config; config=$(umask 077 && mktemp "$TLS_DIR/scram.XXXXXX")
+  local password; password=$(cat "$password_file")
+  # A properties file: ConfigCommand reads the credential as `password=…`, without the
+  # brackets its --add-config syntax needs.
+  printf 'SCRAM-SHA-512=password=%s\n' "$password" >"$config"
+  kafka_tool kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter \
+    --entity-type users --entity-name "$PIPELINE_USER" --add-config-file "$config" \
+    >"$TLS_DIR/kafka-scram.log" 2>&1 || { rm -f "$config"; die "could not create Kafka's SCRAM user $PIPELINE_USER, see $TLS_DIR/kafka-scram.log"; }
+  rm -f "$config"
+  echo "$wanted" >"$marker"
+  say "kafka SCRAM user '$PIPELINE_USER' set (password in $password_file)"
+}
+
+# A broker started before the secure listener existed keeps running without it until it is
+# restarted: say so instead of letting the secure tests fail on a closed port.
+check_secure_listener() {
+  port_open "$KAFKA_SECURE_PORT" && return 0
+  echo "stack: kafka runs without its SASL_SSL listener (127.0.0.1:$KAFKA_SECURE_PORT): it was started by an older stack script; restart it (scripts/stack.sh stop kafka && scripts/stack.sh start kafka) to get the secure listener" >&2
 }
 
 # ---------------------------------------------------------------- Apicurio Registry
@@ -258,32 +392,81 @@ ensure_registry_downloaded() {
   touch "$REGISTRY_HOME/.complete"
 }
 
-registry_ready() {
-  pid_alive "$RUN_DIR/registry.pid" || { tail -n 30 "$LOG_DIR/registry.log" >&2; die "the registry exited during start"; }
-  curl -fsS -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects" 2>/dev/null
+registry_url() {
+  if [ "$1" = registry-tls ]; then echo "https://127.0.0.1:$REGISTRY_TLS_PORT/apis/ccompat/v7"; else echo "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"; fi
 }
 
-start_registry() {
-  if pid_alive "$RUN_DIR/registry.pid"; then say "registry already running on 127.0.0.1:$REGISTRY_PORT"; return 0; fi
-  require_free_port "$REGISTRY_PORT" "the schema registry" PF_REGISTRY_PORT
+# Answers as the secure links' clients will use it: trusted by the stack's CA, with the
+# pipeline user's password.
+registry_answers() {
+  local name=$1
+  pid_alive "$RUN_DIR/$name.pid" || { tail -n 30 "$LOG_DIR/$name.log" >&2; die "$name exited during start"; }
+  if [ "$name" = registry-tls ]; then
+    curl -fsS -o /dev/null --cacert "$TLS_DIR/ca.pem" -K - "$(registry_url "$name")/subjects" 2>/dev/null \
+      <<<"user = \"$PIPELINE_USER:$(cat "$TLS_DIR/registry-pipeline.password")\""
+  else
+    curl -fsS -o /dev/null "$(registry_url "$name")/subjects" 2>/dev/null
+  fi
+}
+
+# Starts one registry process without waiting for it: `registry` (http) or `registry-tls`
+# (https with basic auth). Both keep their schemas in the same PostgreSQL database, so an id
+# means the same schema on both (records in Kafka carry those ids, whichever link wrote them).
+launch_registry() {
+  local name=$1
+  if pid_alive "$RUN_DIR/$name.pid"; then say "$name already running at $(registry_url "$name")"; return 1; fi
   require_command curl "install curl (apt-get install -y curl)"
   ensure_registry_downloaded
   mkdir -p "$RUN_DIR" "$LOG_DIR"
+  local -a listen
+  if [ "$name" = registry-tls ]; then
+    require_free_port "$REGISTRY_TLS_PORT" "the https schema registry" PF_REGISTRY_TLS_PORT
+    # https only (the http port is not opened), and every path needs the pipeline user:
+    # Quarkus's embedded user store (part of Apicurio's build) behind HTTP basic auth.
+    listen=(
+      QUARKUS_HTTP_INSECURE_REQUESTS=disabled
+      QUARKUS_HTTP_PORT=0
+      QUARKUS_HTTP_SSL_PORT="$REGISTRY_TLS_PORT"
+      QUARKUS_HTTP_SSL_CERTIFICATE_FILES="$TLS_DIR/server.pem"
+      QUARKUS_HTTP_SSL_CERTIFICATE_KEY_FILES="$TLS_DIR/server.key"
+      QUARKUS_HTTP_AUTH_BASIC=true
+      QUARKUS_SECURITY_USERS_EMBEDDED_PLAIN_TEXT=true
+      "QUARKUS_SECURITY_USERS_EMBEDDED_USERS_${PIPELINE_USER^^}=$(cat "$TLS_DIR/registry-pipeline.password")"
+      QUARKUS_HTTP_AUTH_PERMISSION_PIPELINE_PATHS='/*'
+      QUARKUS_HTTP_AUTH_PERMISSION_PIPELINE_POLICY=authenticated
+    )
+  else
+    require_free_port "$REGISTRY_PORT" "the schema registry" PF_REGISTRY_PORT
+    listen=(QUARKUS_HTTP_PORT="$REGISTRY_PORT")
+  fi
   # Schemas live in PostgreSQL so that schema ids survive a registry restart: Avro
   # records already in Kafka carry those ids.
-  APICURIO_STORAGE_KIND=sql \
-  APICURIO_STORAGE_SQL_KIND=postgresql \
-  APICURIO_DATASOURCE_URL="jdbc:postgresql://127.0.0.1:$PG_PORT/registry" \
-  APICURIO_DATASOURCE_USERNAME=$PG_USER \
-  APICURIO_DATASOURCE_PASSWORD=$PG_PASSWORD \
-  QUARKUS_HTTP_HOST=127.0.0.1 \
-  QUARKUS_HTTP_PORT=$REGISTRY_PORT \
-  QUARKUS_LOG_CONSOLE_FORMAT='%d{HH:mm:ss.SSS} %-5p [%c{2.}] %s%e%n' \
+  env APICURIO_STORAGE_KIND=sql \
+    APICURIO_STORAGE_SQL_KIND=postgresql \
+    APICURIO_DATASOURCE_URL="jdbc:postgresql://127.0.0.1:$PG_PORT/registry" \
+    APICURIO_DATASOURCE_USERNAME="$PG_USER" \
+    APICURIO_DATASOURCE_PASSWORD="$PG_PASSWORD" \
+    QUARKUS_HTTP_HOST=127.0.0.1 \
+    QUARKUS_LOG_CONSOLE_FORMAT='%d{HH:mm:ss.SSS} %-5p [%c{2.}] %s%e%n' \
+    "${listen[@]}" \
     nohup java -Xmx"$REGISTRY_HEAP" -jar "$REGISTRY_HOME"/apicurio-registry-app-*-runner.jar \
-    >"$LOG_DIR/registry.log" 2>&1 </dev/null &
-  echo $! >"$RUN_DIR/registry.pid"
-  wait_until "the schema registry" "$LOG_DIR/registry.log" registry_ready
-  say "apicurio registry $APICURIO_VERSION up on http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
+    >"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
+}
+
+wait_registry() {
+  local name=$1
+  wait_until "$name" "$LOG_DIR/$name.log" registry_answers "$name"
+  say "apicurio registry $APICURIO_VERSION ($name) up at $(registry_url "$name")"
+}
+
+# Both registries start together (each JVM takes a few seconds), then both are waited for.
+start_registries() {
+  local name launched=()
+  for name in "$@"; do
+    if launch_registry "$name"; then launched+=("$name"); fi
+  done
+  for name in "${launched[@]}"; do wait_registry "$name"; done
 }
 
 # ---------------------------------------------------------------- processes
@@ -303,7 +486,7 @@ stop_pidfile() {
 
 status_line() {
   local name=$1 ok=$2 where=$3
-  if $ok; then printf '%-9s up    %s\n' "$name" "$where"; else printf '%-9s down  %s\n' "$name" "$where"; fi
+  if $ok; then printf '%-12s up    %s\n' "$name" "$where"; else printf '%-12s down  %s\n' "$name" "$where"; fi
 }
 
 cmd_up() {
@@ -313,13 +496,17 @@ cmd_up() {
   [ "${major:-0}" -ge 17 ] || die "java $major found; Kafka $KAFKA_VERSION needs Java 17 or newer"
   mkdir -p "$STACK_DIR"
   local started=$SECONDS
+  ensure_tls_material
   start_postgres
   start_kafka
-  start_registry
+  ensure_scram_users
+  check_secure_listener
+  start_registries registry registry-tls
   say "stack ready in $((SECONDS - started))s"
 }
 
 cmd_down() {
+  stop_pidfile registry-tls
   stop_pidfile registry
   stop_pidfile kafka
   stop_postgres
@@ -328,19 +515,33 @@ cmd_down() {
 cmd_status() {
   local all=true
   if pid_alive "$RUN_DIR/kafka.pid" && port_open "$KAFKA_PORT"; then k=true; else k=false; all=false; fi
+  if pid_alive "$RUN_DIR/kafka.pid" && port_open "$KAFKA_SECURE_PORT"; then ks=true; else ks=false; all=false; fi
   if pid_alive "$RUN_DIR/registry.pid" && port_open "$REGISTRY_PORT"; then r=true; else r=false; all=false; fi
+  if pid_alive "$RUN_DIR/registry-tls.pid" && port_open "$REGISTRY_TLS_PORT"; then rs=true; else rs=false; all=false; fi
   if pg_bin_dir >/dev/null && pg_ready 2>/dev/null; then p=true; else p=false; all=false; fi
   status_line kafka "$k" "127.0.0.1:$KAFKA_PORT"
-  status_line registry "$r" "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
-  status_line postgres "$p" "127.0.0.1:$PG_PORT/$PG_DATABASE"
+  status_line kafka-secure "$ks" "127.0.0.1:$KAFKA_SECURE_PORT (SASL_SSL, SCRAM-SHA-512)"
+  status_line registry "$r" "$(registry_url registry)"
+  status_line registry-tls "$rs" "$(registry_url registry-tls) (basic auth)"
+  status_line postgres "$p" "127.0.0.1:$PG_PORT/$PG_DATABASE (TLS or plaintext)"
   $all
 }
 
 cmd_env() {
-  cat <<EOF
+  if [ "${1:-}" = --secure ]; then
+    [ -f "$TLS_DIR/client.env" ] || die "no $TLS_DIR/client.env yet: run 'scripts/stack.sh up' first"
+    sed 's/^/export /' "$TLS_DIR/client.env"
+  elif [ -n "${1:-}" ]; then
+    die "usage: $0 env [--secure]"
+  else
+    cat <<EOF
 export PF_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export PF_REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7
 export PF_PG_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DATABASE
+EOF
+  fi
+  cat <<EOF
+export PF_STACK_SECURE_ENV=$TLS_DIR/client.env
 export PF_KAFKA_HOME=$KAFKA_HOME
 export PF_KAFKA_DATA=$KAFKA_DATA
 export PF_KAFKA_FAULTS_PORT=$KAFKA_FAULTS_PORT
@@ -352,7 +553,7 @@ EOF
 cmd_component() {
   local action=$1 name=${2:-}
   case "$action:$name" in
-    stop:kafka | stop:registry) stop_pidfile "$name" ;;
+    stop:kafka | stop:registry | stop:registry-tls) stop_pidfile "$name" ;;
     stop:postgres) stop_postgres ;;
     kill:kafka | kill:registry)
       local port=$KAFKA_PORT
@@ -363,10 +564,10 @@ cmd_component() {
       local deadline=$((SECONDS + 30))
       while port_open "$port" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
       say "$name killed" ;;
-    start:kafka) start_kafka ;;
-    start:registry) start_registry ;;
-    start:postgres) start_postgres ;;
-    *) echo "usage: $0 stop|start|kill kafka|registry|postgres (kill: kafka or registry)" >&2; exit 2 ;;
+    start:kafka) ensure_tls_material; start_kafka; ensure_scram_users ;;
+    start:registry | start:registry-tls) ensure_tls_material; start_registries "$name" ;;
+    start:postgres) ensure_tls_material; start_postgres ;;
+    *) echo "usage: $0 stop|start|kill kafka|registry|registry-tls|postgres (kill: kafka or registry)" >&2; exit 2 ;;
   esac
 }
 
@@ -376,7 +577,7 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  env) cmd_env ;;
+  env) cmd_env "${2:-}" ;;
   stop | start | kill) cmd_component "$1" "${2:-}" ;;
   reset) cmd_down; rm -rf "$STACK_DIR/data" "$STACK_DIR/kafka.properties" "$PG_DATA" "$PG_LOG"; say "data removed" ;;
   *) echo "usage: $0 up|down|status|env|reset|stop|start|kill [component]" >&2; exit 2 ;;

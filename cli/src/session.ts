@@ -2,7 +2,7 @@ import { createKafka, kafkaFailure } from '@patternflow/kafka';
 import { createLogger, type Logger } from '@patternflow/observability';
 import { type TopicNames, topicNames } from '@patternflow/records';
 import { createSchemaCodec, type SchemaCodec } from '@patternflow/registry';
-import { groupIdOf, type Stage } from '@patternflow/service';
+import { groupIdOf, kafkaLinkOf, linkSecrets, registryLinkOf, type Stage } from '@patternflow/service';
 import type { Admin, Consumer, ConsumerConfig, Kafka, Producer } from 'kafkajs';
 import pino from 'pino';
 import type { CliSettings } from './settings.ts';
@@ -34,6 +34,7 @@ export function createSession(settings: CliSettings, options: { logLevel?: strin
     service: 'patternflow-cli',
     level: options.logLevel ?? 'silent',
     destination: pino.destination(2),
+    secrets: linkSecrets(settings),
   });
   const closers: (() => Promise<void>)[] = [];
   let kafka: Kafka | undefined;
@@ -43,7 +44,7 @@ export function createSession(settings: CliSettings, options: { logLevel?: strin
 
   const getKafka = (): Kafka => {
     kafka ??= createKafka({
-      brokers: settings.brokers,
+      ...kafkaLinkOf(settings),
       clientId: 'patternflow-cli',
       logger,
       clientLogLevel: 'error',
@@ -84,7 +85,7 @@ export function createSession(settings: CliSettings, options: { logLevel?: strin
       return connected(getKafka().consumer(config));
     },
     codec() {
-      codec ??= createSchemaCodec({ url: settings.registryUrl });
+      codec ??= createSchemaCodec(registryLinkOf(settings));
       return codec;
     },
     async close() {

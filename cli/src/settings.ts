@@ -1,5 +1,5 @@
 import { type ConfigOf, loadConfig } from '@patternflow/config';
-import { stageConfigSpec } from '@patternflow/service';
+import { linkConfigProblems, linkConfigSpec, stageConfigSpec } from '@patternflow/service';
 
 /**
  * The CLI reads the same PF_* variables as the services, through the same fields, so a
@@ -9,8 +9,8 @@ import { stageConfigSpec } from '@patternflow/service';
 function cliConfigSpec() {
   const shared = stageConfigSpec('ingestor');
   return {
-    brokers: shared.brokers,
-    registryUrl: shared.registryUrl,
+    // PF_KAFKA_* and PF_REGISTRY_*: brokers, registry, TLS and credentials, as the services read them
+    ...linkConfigSpec(),
     topicNamespace: shared.topicNamespace,
     topicPartitions: shared.topicPartitions,
     groupIdIngestor: shared.groupIdIngestor,
@@ -34,10 +34,14 @@ export function loadCliSettings(
   env: Readonly<Record<string, string | undefined>>,
   flags: GlobalFlags,
 ): CliSettings {
-  return loadConfig(cliConfigSpec(), {
-    ...env,
-    ...(flags.brokers === undefined ? {} : { PF_KAFKA_BROKERS: flags.brokers }),
-    ...(flags.registry === undefined ? {} : { PF_REGISTRY_URL: flags.registry }),
-    ...(flags.namespace === undefined ? {} : { PF_TOPIC_NAMESPACE: flags.namespace }),
-  });
+  return loadConfig(
+    cliConfigSpec(),
+    {
+      ...env,
+      ...(flags.brokers === undefined ? {} : { PF_KAFKA_BROKERS: flags.brokers }),
+      ...(flags.registry === undefined ? {} : { PF_REGISTRY_URL: flags.registry }),
+      ...(flags.namespace === undefined ? {} : { PF_TOPIC_NAMESPACE: flags.namespace }),
+    },
+    [(settings) => linkConfigProblems(settings).join('; ') || undefined],
+  );
 }

@@ -1,15 +1,22 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import {
   boolean,
+  configSecrets,
   hostPorts,
   integer,
   list,
   loadConfig,
   oneOf,
+  pemCertificates,
   port,
   redactUrl,
+  secret,
+  secretFile,
   string,
   url,
 } from './index.ts';
@@ -77,4 +84,33 @@ test('URLs with passwords are redacted in errors', () => {
       return true;
     },
   );
+});
+
+test('secret and secretFile values are listed by configSecrets, never quoted by an error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-test-'));
+  try {
+    const file = join(dir, 'password');
+    writeFileSync(file, 'from-a-file\r\n');
+    const secrets = {
+      direct: secret('PF_DIRECT'),
+      fromFile: secretFile('PF_FROM_FILE'),
+      unset: secret('PF_UNSET'),
+      ca: pemCertificates('PF_CA'),
+      port: port('PF_PORT'),
+    };
+    const config = loadConfig(secrets, { PF_DIRECT: 'typed-in', PF_FROM_FILE: file, PF_PORT: '1' });
+    assert.equal(config.fromFile, 'from-a-file');
+    assert.equal(config.unset, '');
+    assert.equal(config.ca, undefined);
+    assert.deepEqual(configSecrets(config), ['typed-in', 'from-a-file']);
+    assert.deepEqual(configSecrets({ direct: 'typed-in' }), [], 'only configs loadConfig made');
+    assert.throws(
+      () => loadConfig(secrets, { PF_DIRECT: 'typed-in', PF_FROM_FILE: join(dir, 'none'), PF_PORT: 'x' }),
+      (error: Error) =>
+        /PF_FROM_FILE names .*none, which cannot be read \(ENOENT\)/.test(error.message) &&
+        !error.message.includes('typed-in'),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -3,6 +3,7 @@
  * typed object. Every problem is reported at once, each naming the variable, what it
  * must be and what it was, so a misconfigured service says exactly what to fix.
  */
+import { readFileSync } from 'node:fs';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -10,9 +11,15 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export interface Field<T> {
   readonly variable: string;
   parse(raw: string | undefined): T;
+  /** The secret strings inside a parsed value (passwords): loadConfig keeps them for configSecrets. */
+  secretsOf?(value: T): readonly string[];
 }
 
-class InvalidValue extends Error {}
+/**
+ * Thrown by a field's `parse` for a value it refuses: loadConfig reports it as
+ * "<VARIABLE> <message>" with every other problem. The message must never quote a secret.
+ */
+export class InvalidValue extends Error {}
 
 function field<T>(variable: string, fallback: T | undefined, parse: (raw: string) => T): Field<T> {
   return {
@@ -119,6 +126,66 @@ export function url(variable: string, protocols: readonly string[], fallback?: s
   });
 }
 
+/**
+ * A password or token: set directly, optional. Its value is never part of an error message
+ * and is listed by configSecrets, so loggers can scrub it from every line.
+ */
+export function secret(variable: string): Field<string> {
+  return { ...string(variable, ''), secretsOf: (value) => (value === '' ? [] : [value]) };
+}
+
+/**
+ * A password kept in a file (a mounted secret): the field's value is the file's content
+ * without its trailing line break, read once at startup; empty when the variable is not set.
+ * An unreadable or empty file is an error that names the variable and the path, not the content.
+ */
+export function secretFile(variable: string): Field<string> {
+  return {
+    variable,
+    parse(raw) {
+      if (raw === undefined || raw.trim() === '') return '';
+      const path = raw.trim();
+      const content = readText(path).replace(/\r?\n$/, '');
+      if (content === '') throw new InvalidValue(`names the empty file ${path}`);
+      return content;
+    },
+    secretsOf: (value) => (value === '' ? [] : [value]),
+  };
+}
+
+/** A PEM file of one or more certificates (a CA bundle), read and checked at startup. */
+export interface PemCertificates {
+  readonly path: string;
+  readonly pem: string;
+}
+
+/** A CA bundle in PEM, optional: undefined when the variable is not set. */
+export function pemCertificates(variable: string): Field<PemCertificates | undefined> {
+  return {
+    variable,
+    parse(raw) {
+      if (raw === undefined || raw.trim() === '') return undefined;
+      const path = raw.trim();
+      const pem = readText(path);
+      if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(pem)) {
+        throw new InvalidValue(
+          `must name a PEM file of certificates, but ${path} holds no "BEGIN CERTIFICATE" block`,
+        );
+      }
+      return { path, pem };
+    },
+  };
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new InvalidValue(`names ${path}, which cannot be read (${code})`);
+  }
+}
+
 /** Hides a password in a URL so that config errors and logs never print credentials. */
 export function redactUrl(raw: string): string {
   return raw.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
@@ -142,9 +209,11 @@ export function loadConfig<S extends ConfigSpec>(
 ): ConfigOf<S> {
   const problems: string[] = [];
   const config: Record<string, unknown> = {};
+  const secrets: string[] = [];
   for (const [key, spec_] of Object.entries(spec)) {
     try {
       config[key] = spec_.parse(env[spec_.variable]);
+      if (spec_.secretsOf) secrets.push(...spec_.secretsOf(config[key]));
     } catch (error) {
       if (!(error instanceof InvalidValue)) throw error;
       problems.push(`${spec_.variable} ${error.message}`);
@@ -161,5 +230,17 @@ export function loadConfig<S extends ConfigSpec>(
       details: { problems },
     });
   }
-  return Object.freeze(config) as ConfigOf<S>;
+  const frozen = Object.freeze(config) as ConfigOf<S>;
+  SECRETS.set(frozen, Object.freeze(secrets));
+  return frozen;
+}
+
+const SECRETS = new WeakMap<object, readonly string[]>();
+
+/**
+ * The secret values (fields made with `secret` or `secretFile`) of a config that loadConfig
+ * returned: what a logger must never print. Empty for any other object.
+ */
+export function configSecrets(config: object): readonly string[] {
+  return SECRETS.get(config) ?? [];
 }

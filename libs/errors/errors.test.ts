@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { type Disposition, dispositionOf, ErrorCodes, PipelineError, recordFailure } from './index.ts';
+import {
+  certificateFailureOf,
+  type Disposition,
+  dispositionOf,
+  ErrorCodes,
+  PipelineError,
+  recordFailure,
+} from './index.ts';
 
 const allCodes = Object.values(ErrorCodes);
 
@@ -82,4 +89,32 @@ test('recordFailure makes anything else RECORD_UNEXPECTED, naming the original e
 
   assert.equal(recordFailure('boom')!.message, 'unexpected thrown string: boom');
   assert.equal(recordFailure(Object.create(null))!.message, 'unexpected thrown object');
+});
+
+test('certificateFailureOf finds a TLS verification code in an error or its causes, and nothing else', () => {
+  const tls = Object.assign(new Error('self-signed certificate in certificate chain'), {
+    code: 'SELF_SIGNED_CERT_IN_CHAIN',
+  });
+  assert.equal(certificateFailureOf(tls), 'SELF_SIGNED_CERT_IN_CHAIN');
+  assert.equal(
+    certificateFailureOf(new Error('outer', { cause: new Error('middle', { cause: tls }) })),
+    'SELF_SIGNED_CERT_IN_CHAIN',
+  );
+  const altName = Object.assign(new Error("Hostname/IP does not match certificate's altnames"), {
+    code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+  });
+  assert.equal(certificateFailureOf(altName), 'ERR_TLS_CERT_ALTNAME_INVALID');
+  for (const other of [Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }), 'x', undefined, null]) {
+    assert.equal(certificateFailureOf(other), undefined);
+  }
+  for (const code of [
+    'PF_KAFKA_AUTH',
+    'PF_KAFKA_TLS',
+    'PF_REGISTRY_AUTH',
+    'PF_REGISTRY_TLS',
+    'PF_SINK_AUTH',
+    'PF_SINK_TLS',
+  ]) {
+    assert.equal(dispositionOf(new PipelineError(code as never, 'x')), 'fatal', code);
+  }
 });

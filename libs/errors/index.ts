@@ -68,8 +68,20 @@ const CODE_TABLE = {
   MODEL_LOAD: { code: 'PF_MODEL_LOAD', disposition: 'fatal' },
   /** onnxruntime failed on validated input: the runtime is broken, not the record. */
   INFERENCE_FAILED: { code: 'PF_INFERENCE_FAILED', disposition: 'fatal' },
-  /** Kafka refused something no retry fixes (a missing compression codec, authentication). */
+  /** Kafka refused something no retry fixes (a missing compression codec, an authorization). */
   KAFKA: { code: 'PF_KAFKA', disposition: 'fatal' },
+  /** The broker refused the SASL credentials (or the mechanism): a restart would be refused the same way. */
+  KAFKA_AUTH: { code: 'PF_KAFKA_AUTH', disposition: 'fatal' },
+  /** The broker's certificate is not trusted by PF_KAFKA_SSL_CA_FILE, or does not name the host. */
+  KAFKA_TLS: { code: 'PF_KAFKA_TLS', disposition: 'fatal' },
+  /** The schema registry answered 401 or 403 to the configured basic-auth credentials. */
+  REGISTRY_AUTH: { code: 'PF_REGISTRY_AUTH', disposition: 'fatal' },
+  /** The registry's certificate is not trusted by PF_REGISTRY_CA_FILE, or does not name the host. */
+  REGISTRY_TLS: { code: 'PF_REGISTRY_TLS', disposition: 'fatal' },
+  /** PostgreSQL refused the credentials of PF_PG_URL (SQLSTATE class 28). */
+  SINK_AUTH: { code: 'PF_SINK_AUTH', disposition: 'fatal' },
+  /** PostgreSQL's certificate is not trusted by PF_PG_CA_FILE or does not name the host, or it offers no TLS. */
+  SINK_TLS: { code: 'PF_SINK_TLS', disposition: 'fatal' },
   /** PostgreSQL or the cold directory refuses the sink's work for good (missing table, permissions). */
   SINK_FAILED: { code: 'PF_SINK_FAILED', disposition: 'fatal' },
 } as const satisfies Record<string, { code: `PF_${string}`; disposition: Disposition }>;
@@ -123,6 +135,49 @@ export function dispositionOf(error: unknown): Disposition {
 export function recordFailure(error: unknown): PipelineError | undefined {
   if (error instanceof PipelineError) return dispositionOf(error) === 'dead-letter' ? error : undefined;
   return new PipelineError(ErrorCodes.RECORD_UNEXPECTED, `unexpected ${describe(error)}`, { cause: error });
+}
+
+/**
+ * Node's codes for a TLS peer whose certificate failed verification (OpenSSL's X509 errors
+ * and Node's host name check): a configuration problem on one side or the other, which no
+ * retry fixes.
+ */
+const CERTIFICATE_FAILURES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * The Node code of a certificate verification failure found in `error` or its causes
+ * (clients wrap the socket's error once or twice), or undefined when there is none.
+ */
+export function certificateFailureOf(error: unknown): string | undefined {
+  let current = error;
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && CERTIFICATE_FAILURES.has(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 function describe(error: unknown): string {

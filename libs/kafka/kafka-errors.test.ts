@@ -21,6 +21,10 @@ const protocolError = (type: string, code: number, retriable: boolean) =>
 const withMessage = <T>(Class: new () => T, message: string): T =>
   new (Class as unknown as new (message: string) => T)(message);
 
+/** What kafkajs's retrier throws when it gives up: the last failure as the cause (kafkajs's typings omit it). */
+const retriesExceeded = (cause: Error) =>
+  new KafkaJSNumberOfRetriesExceeded(cause, { retryCount: 8, retryTime: 10_000, cause } as never);
+
 function mapped(error: unknown): PipelineError {
   const failure = kafkaFailure(error);
   assert.ok(failure instanceof PipelineError, `mapped ${String(error)}`);
@@ -64,7 +68,6 @@ test('group rebalance types are KAFKA_REBALANCE, never fatal', () => {
 test('what no retry fixes is KAFKA: fatal', () => {
   for (const error of [
     withMessage(KafkaJSNotImplemented, 'LZ4 compression not implemented'),
-    withMessage(KafkaJSSASLAuthenticationError, 'SASL PLAIN authentication failed'),
     protocolError('TOPIC_AUTHORIZATION_FAILED', 29, false),
   ]) {
     const failure = mapped(error);
@@ -78,4 +81,54 @@ test('errors that are not kafkajs errors are not mapped, whatever their name say
   assert.equal(kafkaFailure(lookalike), undefined);
   assert.equal(kafkaFailure(new PipelineError(ErrorCodes.SINK_UNAVAILABLE, 'down')), undefined);
   assert.equal(kafkaFailure(undefined), undefined);
+});
+
+test('refused SASL credentials are KAFKA_AUTH (fatal), also when kafkajs wrapped them in its retry errors', () => {
+  const refused = withMessage(
+    KafkaJSSASLAuthenticationError,
+    'SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512',
+  );
+  for (const error of [
+    refused,
+    retriesExceeded(refused),
+    protocolError('SASL_AUTHENTICATION_FAILED', 58, false),
+    protocolError('UNSUPPORTED_SASL_MECHANISM', 33, false),
+  ]) {
+    const failure = mapped(error);
+    assert.equal(failure.code, ErrorCodes.KAFKA_AUTH, error.message);
+    assert.equal(dispositionOf(failure), 'fatal');
+    assert.match(
+      failure.message,
+      /PF_KAFKA_SASL_USERNAME, PF_KAFKA_SASL_PASSWORD or PF_KAFKA_SASL_PASSWORD_FILE/,
+    );
+  }
+});
+
+test('a certificate that fails verification is KAFKA_TLS (fatal), though kafkajs retries it as a connection error', () => {
+  for (const code of [
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'CERT_HAS_EXPIRED',
+  ]) {
+    const connection = new KafkaJSConnectionError(`Connection error: ${code}`, {
+      broker: '127.0.0.1:19096',
+      code,
+    });
+    for (const error of [connection, retriesExceeded(connection)]) {
+      const failure = mapped(error);
+      assert.equal(failure.code, ErrorCodes.KAFKA_TLS, `${error.name} ${code}`);
+      assert.equal(dispositionOf(failure), 'fatal');
+      assert.equal(failure.details.certificate, code);
+      assert.equal(failure.details.broker, '127.0.0.1:19096');
+      assert.match(failure.message, /PF_KAFKA_SSL_CA_FILE/);
+    }
+  }
+  // any other connection failure stays an outage
+  const reset = new KafkaJSConnectionError('Connection error: socket hang up', {
+    broker: 'b:1',
+    code: 'ECONNRESET',
+  });
+  assert.equal(mapped(reset).code, ErrorCodes.KAFKA_UNAVAILABLE);
 });

@@ -1,4 +1,4 @@
-import { dispositionOf, PipelineError } from '@patternflow/errors';
+import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import { type StageMetrics, traceIdOf } from '@patternflow/observability';
 import {
   type Consumer,
@@ -347,9 +347,14 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
           unreadableWith(payload.error);
           return;
         }
-        if (!payload.restart) {
-          logger.error({ err: payload.error }, 'consumer crashed and will not restart');
-          failWith(payload.error);
+        // Refused credentials or an untrusted certificate: kafkajs would restart the consumer
+        // into the same refusal (a certificate failure looks like an outage to it), forever.
+        const failure = kafkaFailure(payload.error);
+        const refused = failure?.code === ErrorCodes.KAFKA_AUTH || failure?.code === ErrorCodes.KAFKA_TLS;
+        if (!payload.restart || refused) {
+          const reason = refused ? failure : payload.error;
+          logger.error({ err: reason }, 'consumer crashed and will not restart');
+          failWith(reason);
         } else {
           logger.warn({ err: payload.error }, 'consumer crashed; kafkajs restarts it');
         }

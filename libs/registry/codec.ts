@@ -1,7 +1,7 @@
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import type avro from 'avsc';
 import { createAvroType } from './avro.ts';
-import { confluentRegistryClient, type RegistryClient } from './client.ts';
+import { confluentRegistryClient, type RegistryClient, type RegistryLink } from './client.ts';
 import { HEADER_BYTES, MAGIC_BYTE } from './wire.ts';
 
 export interface SchemaEncoder {
@@ -57,13 +57,11 @@ export interface SchemaCodec {
   ): Promise<SchemaExtender>;
 }
 
-export interface SchemaCodecOptions {
-  /** Base URL of a Confluent-compatible registry API, e.g. http://127.0.0.1:18081/apis/ccompat/v7. */
-  url: string;
-}
+/** The registry to use: its URL, and for a secured one its basic-auth credentials and CA. */
+export type SchemaCodecOptions = RegistryLink;
 
 export function createSchemaCodec(options: SchemaCodecOptions): SchemaCodec {
-  return createCodecOnClient(confluentRegistryClient(options.url));
+  return createCodecOnClient(confluentRegistryClient(options));
 }
 
 /** How long an "unknown schema id" answer is remembered, so a stream of such records costs one request per window. */

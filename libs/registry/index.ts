@@ -1,4 +1,5 @@
 export { createAvroType } from './avro.ts';
+export { confluentRegistryArgs, type RegistryLink } from './client.ts';
 export type {
   DecodedValue,
   SchemaCodec,

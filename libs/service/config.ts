@@ -1,5 +1,6 @@
-import { type ConfigOf, hostPorts, integer, oneOf, port, removed, string, url } from '@patternflow/config';
+import { type ConfigOf, integer, oneOf, port, removed, string } from '@patternflow/config';
 import { type BacklogLimit, OUTPUT_COMPRESSIONS, type StageRunnerOptions } from '@patternflow/kafka';
+import { linkConfigProblems, linkConfigSpec } from './links.ts';
 
 export const STAGES = ['ingestor', 'inference-tagger', 'priority-router', 'sink'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -19,8 +20,8 @@ export function groupIdVariable(stage: Stage): string {
 /** The settings every stage shares; each service adds its own to this spec. */
 export function stageConfigSpec(stage: Stage) {
   return {
-    brokers: hostPorts('PF_KAFKA_BROKERS', ['127.0.0.1:19092']),
-    registryUrl: url('PF_REGISTRY_URL', ['http', 'https'], 'http://127.0.0.1:18081/apis/ccompat/v7'),
+    // PF_KAFKA_* and PF_REGISTRY_*: brokers, registry, and how to reach them (links.ts)
+    ...linkConfigSpec(),
     httpPort: port('PF_HTTP_PORT', DEFAULT_HTTP_PORT[stage]),
     httpHost: string('PF_HTTP_HOST', '127.0.0.1'),
     logLevel: oneOf('PF_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, 'info'),
@@ -64,10 +65,13 @@ const GROUP_ID_KEY = {
 
 /** Cross-field rules of the shared settings, for loadConfig's `checks`. */
 export function stageConfigChecks(config: StageConfig): string | undefined {
+  const problems = linkConfigProblems(config);
   if (config.pauseWhenBacklogAbove > 0 && config.resumeWhenBacklogBelow >= config.pauseWhenBacklogAbove) {
-    return `PF_RESUME_WHEN_BACKLOG_BELOW (${config.resumeWhenBacklogBelow}) must be below PF_PAUSE_WHEN_BACKLOG_ABOVE (${config.pauseWhenBacklogAbove})`;
+    problems.push(
+      `PF_RESUME_WHEN_BACKLOG_BELOW (${config.resumeWhenBacklogBelow}) must be below PF_PAUSE_WHEN_BACKLOG_ABOVE (${config.pauseWhenBacklogAbove})`,
+    );
   }
-  return undefined;
+  return problems.length === 0 ? undefined : problems.join('; ');
 }
 
 /**

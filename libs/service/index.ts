@@ -10,6 +10,20 @@ export {
 } from './config.ts';
 export { type Decoded, decodeRecords } from './decode.ts';
 export {
+  kafkaLinkOf,
+  type LinkConfig,
+  type Links,
+  linkConfigProblems,
+  linkConfigSpec,
+  linkSecrets,
+  linksFromEnv,
+  type PostgresConfig,
+  postgresConfigProblems,
+  postgresConfigSpec,
+  postgresPoolOptions,
+  registryLinkOf,
+} from './links.ts';
+export {
   type DefinedStageService,
   defineStageService,
   type RunningStage,

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { type Check, type ConfigOf, type ConfigSpec, type Env, loadConfig } from '@patternflow/config';
-import { dispositionOf } from '@patternflow/errors';
+import { dispositionOf, PipelineError } from '@patternflow/errors';
 import {
   createKafka,
   createStageRunner,
@@ -9,6 +9,7 @@ import {
   type StageHandler,
   type StageRunner,
   type StageRunnerOptions,
+  verifyKafkaLink,
 } from '@patternflow/kafka';
 import {
   createLogger,
@@ -24,6 +25,7 @@ import {
   stageConfigSpec,
   stageRunnerSettings,
 } from './config.ts';
+import { kafkaLinkOf, linkSecrets } from './links.ts';
 import { waitOutUnreadableBatch } from './unreadable-batch.ts';
 
 /** What a service is built from besides its configuration; tests and the benchmark pass their own. */
@@ -112,7 +114,7 @@ export interface RunningStage {
 
 export function defaultDeps(stage: Stage, config: StageConfig): StageDeps {
   return {
-    logger: createLogger({ service: stage, level: config.logLevel }),
+    logger: createLogger({ service: stage, level: config.logLevel, secrets: linkSecrets(config) }),
     metrics: createStageMetrics(stage),
   };
 }
@@ -139,9 +141,13 @@ export async function startService<C extends StageConfig>(
     registry: metrics.registry,
     health: { live: () => !fatal, ready: () => !fatal && !stuck && (runner?.isReady() ?? false) },
   });
-  const kafka = createKafka({ brokers: config.brokers, clientId: `patternflow-${stage}`, logger });
+  const kafkaLink = { ...kafkaLinkOf(config), clientId: `patternflow-${stage}`, logger };
+  const kafka = createKafka(kafkaLink);
   let parts: StageParts;
   try {
+    // Refused Kafka credentials or an untrusted broker certificate end the start here, after
+    // one connection, before the build waits on other dependencies (PF_KAFKA_AUTH/TLS).
+    await verifyKafkaLink(kafkaLink);
     parts = await buildWhenDependenciesAnswer(service, config, { ...deps, kafka });
   } catch (error) {
     server.close();
@@ -369,7 +375,9 @@ export function runMain<C extends StageConfig>(service: StageService<C>, env: En
       });
     },
     (error: unknown) => {
-      logger.fatal({ err: error }, 'failed to start');
+      // One line that says what to fix: the code and the message up front, the error below.
+      const summary = error instanceof PipelineError ? `${error.code}: ${error.message}` : String(error);
+      logger.fatal({ err: error }, `failed to start: ${summary}`);
       process.exit(1);
     },
   );

@@ -1,4 +1,4 @@
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createConnection, createServer, type Server, type Socket } from 'node:net';
 
 /**
  * A TCP proxy between the services and the broker, for fault injection: `cut(ms)` drops
@@ -16,9 +16,12 @@ export interface TcpProxy {
 }
 
 export async function startTcpProxy(options: {
+  /** 0 picks a free port (see `port`). */
   listenPort: number;
   targetPort: number;
   host?: string;
+  /** Where the proxy listens, when not on `host` (another loopback address, say). */
+  listenHost?: string;
 }): Promise<TcpProxy> {
   const host = options.host ?? '127.0.0.1';
   const sockets = new Set<Socket>();
@@ -58,11 +61,12 @@ export async function startTcpProxy(options: {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.listenPort, host, () => resolve());
+    server.listen(options.listenPort, options.listenHost ?? host, () => resolve());
   });
+  const { port } = server.address() as AddressInfo;
 
   return {
-    port: options.listenPort,
+    port,
     get accepted() {
       return accepted;
     },

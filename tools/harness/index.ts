@@ -17,5 +17,5 @@ export {
 } from './prometheus.ts';
 export { metricNamesOf } from './promql.ts';
 export { metricSum, SERVICE_NAMES, type ServiceFleet, type ServiceName, startServices } from './services.ts';
-export { stack, uniqueName } from './stack.ts';
+export { type SecureStack, secureStack, stack, uniqueName } from './stack.ts';
 export { type ReadRecord, readTopic } from './topic-reader.ts';

@@ -1,12 +1,15 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { generateEvents } from '@patternflow/generators';
 import { type TopicNames, valueSubject } from '@patternflow/records';
+import { confluentRegistryArgs, type RegistryLink } from '@patternflow/registry';
 import { getSourceAdapter } from '@patternflow/sources';
 import type { Kafka, Message } from 'kafkajs';
 
 export interface LoadOptions {
   kafka: Kafka;
   registryUrl: string;
+  /** A registry that wants TLS settings or credentials: used instead of registryUrl. */
+  registry?: RegistryLink;
   topics: TopicNames;
   seed: number;
   count: number;
@@ -37,7 +40,9 @@ export interface LoadResult {
 export async function produceGeneratedEvents(options: LoadOptions): Promise<LoadResult> {
   const avroShare = options.avroShare ?? 0.5;
   const sendBatch = options.sendBatch ?? 500;
-  const registry = new SchemaRegistry({ host: options.registryUrl });
+  const registry = new SchemaRegistry(
+    confluentRegistryArgs(options.registry ?? { url: options.registryUrl }),
+  );
   const schemaIds = new Map<string, number>();
   const producer = options.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
   await producer.connect();

@@ -11,7 +11,7 @@ import {
 } from '@patternflow/models';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import { defineStageService } from '@patternflow/service';
+import { defineStageService, registryLinkOf } from '@patternflow/service';
 import { extractFeatures } from '@patternflow/sources';
 import { createTagHandler, type FeatureRow, featureViewSchema } from './handler.ts';
 import { predictByModel } from './inference.ts';
@@ -74,7 +74,7 @@ export const tagger = defineStageService({
         lingerMs: config.inferenceLingerMs,
         run: predictByModel(runtime),
       });
-      const codec = createSchemaCodec({ url: config.registryUrl });
+      const codec = createSchemaCodec(registryLinkOf(config));
       const normalizedSchema = loadSchema('normalized');
       const taggedSchema = loadSchema('tagged');
       return {

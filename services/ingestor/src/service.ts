@@ -1,7 +1,7 @@
 import { integer } from '@patternflow/config';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import { defineStageService } from '@patternflow/service';
+import { defineStageService, registryLinkOf } from '@patternflow/service';
 import { getSourceAdapter, sourceNames } from '@patternflow/sources';
 import { createIngestHandler } from './handler.ts';
 import { createIngestDecoder } from './ingest.ts';
@@ -14,7 +14,7 @@ export const ingestor = defineStageService({
   },
   async build(config) {
     const topics = topicNames(config.topicNamespace);
-    const codec = createSchemaCodec({ url: config.registryUrl });
+    const codec = createSchemaCodec(registryLinkOf(config));
     const encoder = await codec.encoderFor(valueSubject(topics.normalized), loadSchema('normalized'));
     const sources = sourceNames();
     const adapters = new Map(sources.map((source) => [source, getSourceAdapter(source)!]));

@@ -1,6 +1,6 @@
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import { defineStageService, groupIdOf, policyFileField } from '@patternflow/service';
+import { defineStageService, groupIdOf, policyFileField, registryLinkOf } from '@patternflow/service';
 import { createRouteHandler, type LaneOutput } from './handler.ts';
 import { startLivePolicy } from './live-policy.ts';
 import { createPolicyMetrics } from './metrics.ts';
@@ -28,7 +28,7 @@ export const router = defineStageService({
     try {
       const policy = live.current();
       logger.info({ version: policy.version, lanes: policy.lanes, replica: live.replica }, 'policy loaded');
-      const codec = createSchemaCodec({ url: config.registryUrl });
+      const codec = createSchemaCodec(registryLinkOf(config));
       const taggedSchema = loadSchema('tagged');
       const routedSchema = loadSchema('routed');
       // The lane outputs are built once: a policy update keeps the lanes (live-policy.ts refuses others).

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '@patternflow/observability';
 import pg from 'pg';
 import { fromPostgres } from './sink-errors.ts';
@@ -8,15 +9,18 @@ import { fromPostgres } from './sink-errors.ts';
  * the admin queries.
  */
 export async function openDatabase(options: {
-  url: string;
+  /** The connection string and its TLS settings (postgresPoolOptions of libs/service). */
+  connection: { connectionString: string; ssl: false | ConnectionOptions };
   schema: string;
   partitionsInFlight: number;
   logger: Logger;
 }): Promise<pg.Pool> {
   const pool = new pg.Pool({
-    connectionString: options.url,
+    ...options.connection,
     max: options.partitionsInFlight + 1,
     options: `-c search_path=${options.schema}`,
+    // pg_stat_activity (and pg_stat_ssl) then tell which sink, and which schema, a connection serves.
+    application_name: `patternflow-sink/${options.schema}`,
   });
   pool.on('error', (error) => options.logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
   try {

@@ -1,11 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { list, removed, string, url } from '@patternflow/config';
+import { list, removed, string } from '@patternflow/config';
 import { readPolicyInForce } from '@patternflow/control';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import { coldLanesOf } from '@patternflow/policy';
 import { loadSchema, topicNames } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import { defineStageService, groupIdOf, policyFileField } from '@patternflow/service';
+import {
+  defineStageService,
+  groupIdOf,
+  policyFileField,
+  postgresConfigProblems,
+  postgresConfigSpec,
+  postgresPoolOptions,
+  registryLinkOf,
+} from '@patternflow/service';
 import { createSinkStore } from './cold-storage.ts';
 import { openDatabase, SQL_IDENTIFIER } from './database.ts';
 import { createSinkHandler } from './handler.ts';
@@ -18,11 +26,8 @@ export const sink = defineStageService({
     // The lanes to consume are the routing policy's in force (the control topic; this file
     // seeds an empty one): the router writes exactly those.
     policyFile: policyFileField(),
-    pgUrl: url(
-      'PF_PG_URL',
-      ['postgres', 'postgresql'],
-      'postgres://patternflow:patternflow@127.0.0.1:15432/patternflow',
-    ),
+    // PF_PG_URL (sslmode in it) and PF_PG_CA_FILE
+    ...postgresConfigSpec(),
     pgSchema: string('PF_PG_SCHEMA', 'public'),
     coldDir: string('PF_COLD_DIR', new URL('../../../.data/cold', import.meta.url).pathname),
     coldLanes: list('PF_COLD_LANES', ['bulk']),
@@ -33,6 +38,7 @@ export const sink = defineStageService({
     ),
   },
   checks: [
+    (c) => postgresConfigProblems(c).join('; ') || undefined,
     (c) =>
       SQL_IDENTIFIER.test(c.pgSchema)
         ? undefined
@@ -73,7 +79,7 @@ export const sink = defineStageService({
       );
     }
     const pool = await openDatabase({
-      url: config.pgUrl,
+      connection: postgresPoolOptions(config),
       schema: config.pgSchema,
       partitionsInFlight: config.partitionsConsumedConcurrently,
       logger,
@@ -88,7 +94,7 @@ export const sink = defineStageService({
       await store.migrate();
       const reconciled = await store.reconcile();
       logger.info({ ...reconciled, coldDir: config.coldDir }, 'cold storage reconciled');
-      const codec = createSchemaCodec({ url: config.registryUrl });
+      const codec = createSchemaCodec(registryLinkOf(config));
       return {
         inputTopics: policy.lanes.map((lane) => topics.routed(lane)),
         outputTopics: [],

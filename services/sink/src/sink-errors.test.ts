@@ -52,14 +52,37 @@ test('data and integrity errors are SINK_REJECTED: the record is dead-lettered',
   }
 });
 
-test('schema, SQL and auth errors are SINK_FAILED: the process stops', () => {
-  // 42P01 missing table, 42703 missing column, 28P01 bad password, 3D000 no such database
-  for (const sqlstate of ['42P01', '42703', '28P01', '3D000']) {
+test('schema and SQL errors are SINK_FAILED: the process stops', () => {
+  // 42P01 missing table, 42703 missing column, 3D000 no such database
+  for (const sqlstate of ['42P01', '42703', '3D000']) {
     const failure = fromPostgres(serverError(sqlstate), context);
     assert.equal(failure.code, ErrorCodes.SINK_FAILED, sqlstate);
     assert.equal(dispositionOf(failure), 'fatal');
   }
   assert.equal(fromPostgres(nodeError('EACCES'), context).code, ErrorCodes.SINK_FAILED);
+});
+
+test('refused credentials are SINK_AUTH and a TLS failure SINK_TLS: the process stops, no plaintext retry', () => {
+  // 28P01 wrong password, 28000 no pg_hba entry for this user, database and TLS state
+  for (const sqlstate of ['28P01', '28000']) {
+    const failure = fromPostgres(serverError(sqlstate), context);
+    assert.equal(failure.code, ErrorCodes.SINK_AUTH, sqlstate);
+    assert.equal(dispositionOf(failure), 'fatal');
+    assert.match(failure.message, /credentials of PF_PG_URL/);
+  }
+  for (const code of [
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+  ]) {
+    const failure = fromPostgres(nodeError(code), context);
+    assert.equal(failure.code, ErrorCodes.SINK_TLS, code);
+    assert.equal(failure.details.certificate, code);
+    assert.match(failure.message, /PF_PG_CA_FILE/);
+  }
+  const noTls = fromPostgres(new Error('The server does not support SSL connections'), context);
+  assert.equal(noTls.code, ErrorCodes.SINK_TLS);
+  assert.equal(dispositionOf(noTls), 'fatal');
 });
 
 test('a SQLSTATE-like code on something that is not a server error is not read as one', () => {

@@ -4,7 +4,7 @@
  * then decide: SINK_UNAVAILABLE retries the chunk, SINK_REJECTED dead-letters the record,
  * SINK_FAILED stops the process, SINK_COMMIT_UNKNOWN retries after a reconcile.
  */
-import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import { certificateFailureOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import pg from 'pg';
 
 /** Where a failure happened, for the message and the logs. */
@@ -22,6 +22,14 @@ const UNAVAILABLE_CLASSES: ReadonlySet<string> = new Set(['08', '40', '53', '57'
 const UNAVAILABLE_STATES: ReadonlySet<string> = new Set(['55P03']);
 /** Data exceptions (22) and integrity violations (23): the row itself is bad. */
 const REJECTED_CLASSES: ReadonlySet<string> = new Set(['22', '23']);
+/** Invalid authorization specification (28): 28P01 a wrong password, 28000 no pg_hba entry for it. */
+const AUTH_CLASS = '28';
+/**
+ * What pg throws when PF_PG_URL asks for TLS and the server answers that it has none: a
+ * plain Error without a code, so its message is the only way to know. Never a reason to
+ * retry, and never to go on without TLS.
+ */
+const NO_TLS_ON_SERVER = 'The server does not support SSL connections';
 
 /** Node error codes of a connection that failed, or of a full or flaky disk, which may recover. */
 const UNAVAILABLE_NODE_CODES: ReadonlySet<string> = new Set([
@@ -73,9 +81,26 @@ export class SinkCommitUnknownError extends PipelineError {
 export function fromPostgres(err: unknown, context: SinkContext): PipelineError {
   if (err instanceof PipelineError) return err;
   const message = messageOf(err);
+  const certificate = certificateFailureOf(err);
+  if (certificate !== undefined || message === NO_TLS_ON_SERVER) {
+    return new PipelineError(
+      ErrorCodes.SINK_TLS,
+      certificate === undefined
+        ? `PostgreSQL offers no TLS at ${where(context)}, but PF_PG_URL asks for it (sslmode): the sink never falls back to plaintext`
+        : `the TLS certificate of PostgreSQL failed verification at ${where(context)} (${certificate}: ${message}): PF_PG_CA_FILE must hold the CA that signed it, and it must name the host in PF_PG_URL`,
+      { cause: err, details: { ...context, ...(certificate === undefined ? {} : { certificate }) } },
+    );
+  }
   if (err instanceof pg.DatabaseError && err.code !== undefined) {
     const sqlstate = err.code;
     const sqlClass = sqlstate.slice(0, 2);
+    if (sqlClass === AUTH_CLASS) {
+      return new PipelineError(
+        ErrorCodes.SINK_AUTH,
+        `PostgreSQL refused the credentials of PF_PG_URL at ${where(context)}: ${message} (SQLSTATE ${sqlstate})`,
+        { cause: err, details: { ...context, sqlstate } },
+      );
+    }
     const code = REJECTED_CLASSES.has(sqlClass)
       ? ErrorCodes.SINK_REJECTED
       : UNAVAILABLE_CLASSES.has(sqlClass) || UNAVAILABLE_STATES.has(sqlstate)

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
@@ -43,11 +44,32 @@ const servingSha256 = (
 const fleets: ServiceFleet[] = [];
 let nextPort = 39560;
 
-function startTagger(label: string): { fleet: ServiceFleet; log: string } {
+/**
+ * The next port of this test's range (39560-39579) that nobody holds right now. The range
+ * lies inside Linux's ephemeral range, so a client socket (a Kafka or registry connection)
+ * can hold a port of it for a while; a tagger started on such a port fails with
+ * EADDRINUSE instead of the refusal under test.
+ */
+async function freePort(): Promise<number> {
+  for (; nextPort <= 39579; nextPort++) {
+    const server = createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(nextPort, '127.0.0.1', () => resolve(true));
+    });
+    if (free) {
+      await new Promise((resolve) => server.close(resolve));
+      return nextPort++;
+    }
+  }
+  throw new Error('no free port left in 39560-39579');
+}
+
+async function startTagger(label: string): Promise<{ fleet: ServiceFleet; log: string }> {
   const dir = join(logDir, label);
   const fleet = startServices({
     logDir: dir,
-    basePort: nextPort++,
+    basePort: await freePort(),
     only: ['inference-tagger'],
     env: {
       PF_KAFKA_BROKERS: stack.brokers.join(','),
@@ -130,7 +152,7 @@ after(async () => {
 test('a flipped byte in the serving version: the tagger does not start (PF_MODEL_INTEGRITY, the file named)', async () => {
   const onnx = store.flipModelByte(NAME, '1.1.0');
   try {
-    const { fleet, log } = startTagger('tampered-onnx');
+    const { fleet, log } = await startTagger('tampered-onnx');
     assert.equal(await exitCodeOf(fleet), 1);
     const lines = logLines(log);
     const fatal = lines.find((line) => line.level === 'fatal');
@@ -152,7 +174,7 @@ test('a manifest signed by another key: the tagger does not start (PF_MODEL_SIGN
   const otherKey = generateKeyPairSync('ed25519').privateKey;
   store.sign(NAME, '1.1.0', otherKey);
   try {
-    const { fleet, log } = startTagger('foreign-signature');
+    const { fleet, log } = await startTagger('foreign-signature');
     assert.equal(await exitCodeOf(fleet), 1);
     const fatal = logLines(log).find((line) => line.level === 'fatal');
     assert.equal(fatal?.err?.code, 'PF_MODEL_SIGNATURE');
@@ -170,7 +192,7 @@ test('a manifest signed by another key: the tagger does not start (PF_MODEL_SIGN
 });
 
 test('restored: 1.1.0 serves, every record carries its name, version and sha256; the damaged 0.9.0 is refused and never serves', async () => {
-  const { fleet, log } = startTagger('verified');
+  const { fleet, log } = await startTagger('verified');
   await fleet.waitReady('inference-tagger', 60_000);
   const consumer = kafka.consumer({ groupId: `${runId}.reader`, maxWaitTimeInMs: 100 });
   await consumer.connect();

@@ -21,7 +21,6 @@ export { loadModelRuntime, loadModelVersion } from './runtime.ts';
 export { isDevPublicKey, keyIdOf, readPrivateKey, readPublicKey, signManifest } from './signing.ts';
 export {
   chooseServingVersions,
-  compareVersions,
   DEFAULT_MODEL_STORE,
   DEV_PUBLIC_KEY_PATH,
   listModelVersions,

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
 import { computeReference, decideLabel, type ModelManifest, STORE_FILES } from '@patternflow/models';
-import { extractFeatures, featureNames } from '@patternflow/sources';
+import { extractFeatures, featureNames, getSourcePack, sourceNames } from '@patternflow/sources';
 import * as ort from 'onnxruntime-node';
 
 interface TrainingBlock {
@@ -89,17 +89,15 @@ async function referenceOf(dir: string) {
     throw new Error(
       `${dir}: the manifest's features are not those @patternflow/sources defines for ${manifest.source}`,
     );
+  // The manifest names a model key; the events come from the source whose features use it.
+  const source = sourceNames().find((name) => getSourcePack(name)?.features.modelKey === manifest.source)!;
   const { train_seed, test_seed, train_rows, test_rows } = manifest.training;
   const reference = computeReference({
     features: manifest.features,
     labels: manifest.labels,
-    trainRows: featureRows(manifest.source, train_seed, train_rows),
+    trainRows: featureRows(source, train_seed, train_rows),
     trainSeed: train_seed,
-    heldOutLabels: await predictLabels(
-      modelBytes,
-      manifest,
-      featureRows(manifest.source, test_seed, test_rows),
-    ),
+    heldOutLabels: await predictLabels(modelBytes, manifest, featureRows(source, test_seed, test_rows)),
     heldOutSeed: test_seed,
   });
   return { manifestPath, manifest, reference };

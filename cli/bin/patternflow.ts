@@ -6,7 +6,8 @@ import { run } from '../src/main.ts';
 // That one warning type is dropped; every other warning is printed as Node would.
 process.removeAllListeners('warning');
 process.on('warning', (warning) => {
-  if (warning.name !== 'TimeoutNegativeWarning') process.stderr.write(`${warning.name}: ${warning.message}\n`);
+  if (warning.name !== 'TimeoutNegativeWarning')
+    process.stderr.write(`${warning.name}: ${warning.message}\n`);
 });
 
 process.exitCode = await run(process.argv.slice(2));

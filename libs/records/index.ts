@@ -15,6 +15,11 @@ export const Topics = {
   dlq: 'patterns.dlq',
   /** The audit trail of offsets an operator skipped because no client could read them. */
   skipped: 'patterns.skipped',
+  /**
+   * Compacted, keyed by the DLQ record's `<partition>:<offset>`: which dead letters were
+   * redriven (`patternflow dlq redrive`), so that one is not redriven twice by accident.
+   */
+  dlqRedrives: 'patterns.dlq-redrives',
 } as const;
 
 export const ingestTopic = (source: string): string => `${Topics.ingestPrefix}${source}`;
@@ -26,6 +31,7 @@ export interface TopicNames {
   readonly tagged: string;
   readonly dlq: string;
   readonly skipped: string;
+  readonly dlqRedrives: string;
   ingest(source: string): string;
   routed(lane: string): string;
   /** The source of an ingest topic name, or undefined when it is not one. */
@@ -46,6 +52,7 @@ export function topicNames(namespace = ''): TopicNames {
     tagged: `${prefix}${Topics.tagged}`,
     dlq: `${prefix}${Topics.dlq}`,
     skipped: `${prefix}${Topics.skipped}`,
+    dlqRedrives: `${prefix}${Topics.dlqRedrives}`,
     ingest: (source: string) => `${ingestPrefix}${source}`,
     routed: (lane: string) => `${prefix}${Topics.routedPrefix}${lane}`,
     sourceOf: (topic: string) =>

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { registerStatus } from './commands/status.ts';
+import { registerTail } from './commands/tail.ts';
 import type { CommandContext, RegisterCommand } from './context.ts';
 import { describeFailure, EXIT_CODES_HELP, type ExitCode, ExitCodes } from './exit.ts';
 import { type Io, processIo } from './output.ts';
@@ -11,7 +13,7 @@ const VERSION = (
 ).version;
 
 /** Every command of `patternflow`, in the order `--help` lists them. */
-const COMMANDS: readonly RegisterCommand[] = [];
+const COMMANDS: readonly RegisterCommand[] = [registerStatus, registerTail];
 
 export interface RunOptions {
   io?: Io;

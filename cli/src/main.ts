@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { registerDlq } from './commands/dlq.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerTail } from './commands/tail.ts';
 import type { CommandContext, RegisterCommand } from './context.ts';
@@ -13,7 +14,7 @@ const VERSION = (
 ).version;
 
 /** Every command of `patternflow`, in the order `--help` lists them. */
-const COMMANDS: readonly RegisterCommand[] = [registerStatus, registerTail];
+const COMMANDS: readonly RegisterCommand[] = [registerStatus, registerTail, registerDlq];
 
 export interface RunOptions {
   io?: Io;

@@ -1,50 +1,18 @@
 /**
  * How records reach a terminal or a script. Record contents are hostile input: keys,
  * headers and values are printed with every character a terminal could act on escaped
- * (ESC sequences, 8-bit C1 controls, bidi overrides), so no record can rewrite the screen.
+ * (cli/src/terminal.ts), so no record can rewrite the screen.
  */
 import { isUtf8 } from 'node:buffer';
 import type { IHeaders } from 'kafkajs';
+import { escapeControls, terminalSafeJson } from '../terminal.ts';
 import type { ShownValue } from './decode.ts';
 
-/** C0 controls, DEL, C1 controls, line/paragraph separators, bidi embeddings and isolates, BOM. */
-function isUnsafe(codePoint: number): boolean {
-  return (
-    codePoint <= 0x1f ||
-    (codePoint >= 0x7f && codePoint <= 0x9f) ||
-    codePoint === 0x2028 ||
-    codePoint === 0x2029 ||
-    (codePoint >= 0x202a && codePoint <= 0x202e) ||
-    (codePoint >= 0x2066 && codePoint <= 0x2069) ||
-    codePoint === 0xfeff
-  );
-}
+export { escapeControls } from '../terminal.ts';
 
-const SHORT_ESCAPES: ReadonlyMap<number, string> = new Map([
-  [0x09, '\\t'],
-  [0x0a, '\\n'],
-  [0x0d, '\\r'],
-]);
-
-/** `text` with every unsafe character as a JSON-style escape (\n, \u001b, \u202e). */
-export function escapeControls(text: string): string {
-  let out = '';
-  let from = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (!isUnsafe(code)) continue;
-    out += text.slice(from, i) + (SHORT_ESCAPES.get(code) ?? `\\u${code.toString(16).padStart(4, '0')}`);
-    from = i + 1;
-  }
-  return from === 0 ? text : out + text.slice(from);
-}
-
-/**
- * One line of JSON that is safe on a terminal and still the same JSON: JSON.stringify
- * escapes C0 controls itself; the others are escaped here (only strings can hold them).
- */
+/** One line of JSON, safe on a terminal (see terminalSafeJson). */
 export function safeJson(value: unknown): string {
-  return escapeControls(JSON.stringify(value) ?? 'null');
+  return terminalSafeJson(JSON.stringify(value) ?? 'null');
 }
 
 /** Bytes as text when they are UTF-8, else undefined. */

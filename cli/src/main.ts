@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { registerDlq } from './commands/dlq.ts';
+import { registerReplay } from './commands/replay.ts';
+import { registerSkip } from './commands/skip.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerTail } from './commands/tail.ts';
 import type { CommandContext, RegisterCommand } from './context.ts';
@@ -14,7 +16,13 @@ const VERSION = (
 ).version;
 
 /** Every command of `patternflow`, in the order `--help` lists them. */
-const COMMANDS: readonly RegisterCommand[] = [registerStatus, registerTail, registerDlq];
+const COMMANDS: readonly RegisterCommand[] = [
+  registerStatus,
+  registerTail,
+  registerDlq,
+  registerReplay,
+  registerSkip,
+];
 
 export interface RunOptions {
   io?: Io;

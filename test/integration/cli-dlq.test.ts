@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type ErrorCode, ErrorCodes, PipelineError } from '@patternflow/errors';
-import { deadLetterRecord } from '@patternflow/fixtures';
+import { deadLetterRecord, type InboundOverrides } from '@patternflow/fixtures';
 import { readTopic, runPatternflow, stack, uniqueName } from '@patternflow/harness';
 import { createKafka, DeadLetterHeaders, ensureTopics, RedriveHeaders } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
@@ -34,7 +34,7 @@ const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 function deadLetters() {
   const letter = (
     offset: number,
-    record: Parameters<typeof deadLetterRecord>[0]['record'],
+    record: InboundOverrides,
     code: ErrorCode = ErrorCodes.VALUE_NOT_DECODABLE,
     stage = 'ingestor',
   ) =>

@@ -2,6 +2,7 @@ export type { BacklogLimit } from './backlog.ts';
 export { createKafka } from './client.ts';
 export { OUTPUT_COMPRESSIONS, type OutputCompression } from './codecs.ts';
 export { DeadLetterHeaders, RedriveHeaders, toDeadLetterMessage } from './dead-letter.ts';
+export { setOffsetsOfEmptyGroup, type TopicOffsets } from './group-offsets.ts';
 export { kafkaFailure } from './kafka-errors.ts';
 export type { DeadLetter, InboundRecord, OutboundMessage, StageHandler, StageResult } from './records.ts';
 export { createStageRunner, type StageRunner, type StageRunnerOptions } from './stage-runner.ts';

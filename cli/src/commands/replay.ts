@@ -1,10 +1,10 @@
+import { setOffsetsOfEmptyGroup } from '@patternflow/kafka';
 import { STAGES, type Stage } from '@patternflow/service';
 import { Argument } from 'commander';
 import type { RegisterCommand } from '../context.ts';
 import { CliError, type ExitCode, ExitCodes } from '../exit.ts';
 import { parseDuration, parseTimeSpec } from '../options.ts';
 import { printJson } from '../output.ts';
-import { commitGroupOffsets } from '../replay/commit-offsets.ts';
 import { planReplay, type ReplayRow, renderPlan, rewinds } from '../replay/plan.ts';
 import { groupMembers, quiesceStage, supervisesStage } from '../replay/quiesce.ts';
 import type { Session } from '../session.ts';
@@ -106,7 +106,7 @@ Examples:
           // Planned now, with the group empty: a stage that was running committed until it stopped.
           const rows = await plan();
           try {
-            await commitGroupOffsets(session, groupId, rewinds(rows));
+            await setOffsetsOfEmptyGroup(session.kafka(), groupId, rewinds(rows));
           } catch (error) {
             throw new CliError(
               ExitCodes.REFUSED,

@@ -1,4 +1,4 @@
-import type { Session } from '../session.ts';
+import type { Kafka } from 'kafkajs';
 
 export interface TopicOffsets {
   topic: string;
@@ -9,19 +9,29 @@ export interface TopicOffsets {
 const JOIN_TIMEOUT_MS = 20_000;
 
 /**
- * Sets the committed offsets of an EMPTY group: one short-lived member joins, commits
- * them and leaves. kafkajs's admin.setOffsets does the same, but one join per topic,
- * each waiting for a 5 s fetch (the ingestor's three topics took 11 s); this joins once
- * with a 100 ms fetch wait. The caller has made sure the group has no members: joining a
- * group with members would make the stage rebalance.
+ * Sets the committed offsets of a group that has no members: one short-lived member
+ * joins, commits exactly these offsets and leaves. (kafkajs's admin.setOffsets does the
+ * same with one join per topic, each waiting out a 5 s fetch; this joins once and waits
+ * 100 ms.) Throws when the group has members: joining would make a running stage
+ * rebalance, and its own commits would overwrite these.
  */
-export async function commitGroupOffsets(
-  session: Session,
+export async function setOffsetsOfEmptyGroup(
+  kafka: Kafka,
   groupId: string,
   offsets: readonly TopicOffsets[],
 ): Promise<void> {
   if (offsets.length === 0) return;
-  const consumer = await session.consumer({
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [group] = (await admin.describeGroups([groupId])).groups;
+    if (group && group.members.length > 0) {
+      throw new Error(`group ${groupId} has ${group.members.length} member(s); its offsets cannot be set`);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  const consumer = kafka.consumer({
     groupId,
     maxWaitTimeInMs: 100,
     sessionTimeout: 10_000,
@@ -29,8 +39,8 @@ export async function commitGroupOffsets(
     allowAutoTopicCreation: false,
     retry: { retries: 3 },
   });
+  let timer: NodeJS.Timeout | undefined;
   try {
-    let timer: NodeJS.Timeout | undefined;
     const joined = new Promise<void>((resolve, reject) => {
       consumer.on(consumer.events.GROUP_JOIN, () => resolve());
       consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
@@ -39,22 +49,20 @@ export async function commitGroupOffsets(
         JOIN_TIMEOUT_MS,
       );
     });
+    await consumer.connect();
     await consumer.subscribe({ topics: offsets.map(({ topic }) => topic), fromBeginning: true });
-    // Nothing is processed and nothing is committed but the offsets below.
+    // Nothing is processed, and nothing is committed but the offsets below.
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => {} });
     consumer.pause(offsets.map(({ topic }) => ({ topic })));
-    try {
-      await joined;
-    } finally {
-      clearTimeout(timer);
-    }
+    await joined;
     await consumer.commitOffsets(
       offsets.flatMap(({ topic, partitions }) =>
         partitions.map(({ partition, offset }) => ({ topic, partition, offset })),
       ),
     );
   } finally {
-    // Leaves the group, so the stage joins an empty group again.
+    clearTimeout(timer);
+    // Leaves the group: the stage joins an empty group again.
     await consumer.disconnect();
   }
 }

@@ -41,7 +41,10 @@ test('stages that do not answer are down: exit 1, one JSON document saying so', 
   );
   assert.equal(text.code, 1);
   assert.match(text.stdout, /^sink +DOWN +- +- +0 +- +-$/m);
-  assert.match(text.stdout, new RegExp(`sink: http://127\\.0\\.0\\.1:${NOBODY + 3} does not answer: ECONNREFUSED`));
+  assert.match(
+    text.stdout,
+    new RegExp(`sink: http://127\\.0\\.0\\.1:${NOBODY + 3} does not answer: ECONNREFUSED`),
+  );
 });
 
 test('Kafka unreachable: exit 3, in a few seconds', async () => {

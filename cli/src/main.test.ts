@@ -124,3 +124,29 @@ test('an unreachable broker exits 3 (unavailable), after a bounded wait', async 
   assert.match(io.stderr.join('\n'), /127\.0\.0\.1:1|ECONNREFUSED|connect/i);
   assert.ok(Date.now() - started < 20_000, 'a person is not kept waiting for a service-sized retry budget');
 });
+
+test('every command and subcommand of patternflow answers --help with exit 0', async () => {
+  const commands = [
+    ['status'],
+    ['tail'],
+    ['dlq'],
+    ['dlq', 'list'],
+    ['dlq', 'show'],
+    ['dlq', 'redrive'],
+    ['replay'],
+    ['skip'],
+  ];
+  for (const command of commands) {
+    const io = capture();
+    const code = await run([...command, '--help'], { io, env: {}, ...quiet });
+    assert.equal(code, ExitCodes.OK, command.join(' '));
+    const help = io.stdout.join('\n');
+    assert.match(help, new RegExp(`^Usage: patternflow ${command.join(' ')} `), command.join(' '));
+    assert.ok(
+      command[0] === 'dlq' && command.length === 1
+        ? /list|show|redrive/.test(help)
+        : /Example|Exit codes/.test(help),
+      command.join(' '),
+    );
+  }
+});

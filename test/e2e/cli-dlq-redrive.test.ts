@@ -134,12 +134,13 @@ test('a dead letter whose cause is fixed is redriven and lands; one that keeps f
   const loop = await deadLettersWhen(4, '--reason', 'value_not_decodable');
   assert.equal(loop.total, 4, 'the bound stopped the loop: no fifth dead letter');
   assert.deepEqual(
-    loop.groups.map((g: { count: number; redriven: number; maxRedriveCount: number }) => [
+    loop.groups.map((g: { count: number; redriven: number; returned: number; maxRedriveCount: number }) => [
       g.count,
       g.redriven,
+      g.returned,
       g.maxRedriveCount,
     ]),
-    [[4, 3, 3]],
+    [[4, 3, 3, 3]],
   );
   const last = loop.entries.at(-1);
   assert.equal(last.redriveCount, 3);

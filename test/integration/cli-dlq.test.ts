@@ -93,12 +93,12 @@ test('dlq list groups by reason, stage and source, and filters; nothing matching
   const { total, groups } = JSON.parse(listed.stdout);
   assert.equal(total, 5);
   assert.deepEqual(
-    groups.map((g: { reason: string; stage: string; source: string; count: number; redriven: number }) => [
+    groups.map((g: { reason: string; stage: string; source: string; count: number; returned: number }) => [
       g.reason,
       g.stage,
       g.source,
       g.count,
-      g.redriven,
+      g.returned,
     ]),
     [
       ['PF_VALUE_NOT_DECODABLE', 'ingestor', 'payments', 3, 1],
@@ -180,6 +180,9 @@ test('dlq redrive sends the originals back once, counted and marked; the bound a
     resources: [{ type: 2, name: topics.dlqRedrives, configNames: ['cleanup.policy'] }],
   });
   assert.equal(configs.resources[0]?.configEntries[0]?.configValue, 'compact');
+
+  const listed = JSON.parse((await cli('dlq', 'list', '--source', 'payments', '--json')).stdout);
+  assert.equal(listed.groups[0].redriven, 2, 'dlq list counts the entries sent back');
 
   const bound = await cli('dlq', 'redrive', '0:3');
   assert.equal(bound.code, 4);

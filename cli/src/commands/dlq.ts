@@ -98,13 +98,21 @@ Examples:
         const filter = filterOf(options);
         const session = context.session();
         const entries = (await deadLetters(context)).filter((entry) => matchesDlqFilter(entry, filter));
-        const groups = groupEntries(entries);
+        const marks = await readRedriveMarks(session, context.signal);
+        const groups = groupEntries(entries, new Set(marks.keys()));
         if (context.json()) {
           printJson(context.io, {
             topic: session.topics.dlq,
             total: entries.length,
             groups,
-            ...(options.entries ? { entries: entries.map(entryJson) } : {}),
+            ...(options.entries
+              ? {
+                  entries: entries.map((entry) => ({
+                    ...entryJson(entry),
+                    redriven: marks.get(entry.id) ?? null,
+                  })),
+                }
+              : {}),
           });
         } else if (options.entries && entries.length > 0) {
           context.io.out(renderEntries(entries));

@@ -112,7 +112,7 @@ test('groups by reason, stage and source, largest first, with first/last time, a
     ),
     toDlqEntry(deadLetter({ offset: '3', timestamp: 5000 }), topics),
   ];
-  const groups = groupEntries(entries);
+  const groups = groupEntries(entries, new Set(['0:3', '9:9']));
   assert.deepEqual(groups, [
     {
       reason: 'PF_VALUE_NOT_DECODABLE',
@@ -123,6 +123,7 @@ test('groups by reason, stage and source, largest first, with first/last time, a
       last: new Date(5000).toISOString(),
       example: '0:3',
       redriven: 1,
+      returned: 1,
       maxRedriveCount: 2,
     },
     {
@@ -134,6 +135,7 @@ test('groups by reason, stage and source, largest first, with first/last time, a
       last: new Date(2000).toISOString(),
       example: '0:2',
       redriven: 0,
+      returned: 0,
       maxRedriveCount: 0,
     },
   ]);

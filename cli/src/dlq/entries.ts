@@ -114,13 +114,19 @@ export interface DlqGroup {
   last: string;
   /** One entry of the group, for `dlq show`. */
   example: string;
-  /** Entries of the group that are records redriven before (a loop, when it grows). */
+  /** Entries of the group that `dlq redrive` has sent back (they have a redrive mark). */
   redriven: number;
+  /** Entries that are records which were redriven and failed again (a loop, when it grows). */
+  returned: number;
+  /** The highest redrive count among them. */
   maxRedriveCount: number;
 }
 
-/** Dead letters grouped by reason, stage and source; the largest group first. */
-export function groupEntries(entries: readonly DlqEntry[]): DlqGroup[] {
+/** Dead letters grouped by reason, stage and source; the largest group first. `redriven`: ids with a redrive mark. */
+export function groupEntries(
+  entries: readonly DlqEntry[],
+  redriven: ReadonlySet<string> = new Set(),
+): DlqGroup[] {
   const groups = new Map<string, DlqGroup & { firstMs: number; lastMs: number }>();
   for (const entry of entries) {
     const key = JSON.stringify([entry.reason, entry.stage, entry.source]);
@@ -135,6 +141,7 @@ export function groupEntries(entries: readonly DlqEntry[]): DlqGroup[] {
         last: '',
         example: entry.id,
         redriven: 0,
+        returned: 0,
         maxRedriveCount: 0,
         firstMs: Number.POSITIVE_INFINITY,
         lastMs: Number.NEGATIVE_INFINITY,
@@ -147,7 +154,8 @@ export function groupEntries(entries: readonly DlqEntry[]): DlqGroup[] {
       group.lastMs = entry.timestamp;
       group.example = entry.id;
     }
-    if (entry.redriveCount > 0) group.redriven += 1;
+    if (redriven.has(entry.id)) group.redriven += 1;
+    if (entry.redriveCount > 0) group.returned += 1;
     group.maxRedriveCount = Math.max(group.maxRedriveCount, entry.redriveCount);
   }
   return [...groups.values()]

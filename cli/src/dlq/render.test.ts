@@ -26,10 +26,10 @@ test('dlq list: a table of groups and what to do next; an empty selection says s
   const text = renderGroups(
     topics.dlq,
     2,
-    groupEntries([entry('0'), entry('1', { 'pf-redrive-count': '1' })]),
+    groupEntries([entry('0'), entry('1', { 'pf-redrive-count': '1' })], new Set(['0:0'])),
   );
   assert.match(text, /^ns\.patterns\.dlq: 2 dead letter\(s\) in 1 group\(s\)/);
-  assert.match(text, /PF_VALUE_NOT_DECODABLE +ingestor +payments +2 .* 0:1 +1 \(up to 1x\)/);
+  assert.match(text, /PF_VALUE_NOT_DECODABLE +ingestor +payments +2 .* 0:1 +1 +1 \(up to 1x\)/);
   assert.match(text, /patternflow dlq show <example>/);
   assert.equal(renderGroups(topics.dlq, 0, []), 'ns.patterns.dlq: no dead letters match');
 });

@@ -41,12 +41,14 @@ export function renderGroups(topic: string, total: number, groups: readonly DlqG
       { header: 'FIRST', value: (g) => g.first },
       { header: 'LAST', value: (g) => g.last },
       { header: 'EXAMPLE', value: (g) => g.example },
+      { header: 'REDRIVEN', value: (g) => g.redriven, align: 'right' },
       {
-        header: 'REDRIVEN',
-        value: (g) => (g.redriven === 0 ? '-' : `${g.redriven} (up to ${g.maxRedriveCount}x)`),
+        header: 'RETURNED',
+        value: (g) => (g.returned === 0 ? '-' : `${g.returned} (up to ${g.maxRedriveCount}x)`),
       },
     ]),
     '',
+    'REDRIVEN: sent back by dlq redrive. RETURNED: records that were redriven and failed again.',
     'patternflow dlq show <example> shows one; patternflow dlq list --entries lists them;',
     'patternflow dlq redrive --reason <reason> --dry-run shows what a redrive would send.',
   ].join('\n');
@@ -92,9 +94,7 @@ export function renderEntry(
     `  redriven   ${mark ? `yes, at ${escapeControls(mark.redrivenAt)} by ${escapeControls(mark.by)}, to ${escapeControls(mark.to)}` : 'no'}`,
     `  key        ${escapeControls(key)}`,
     'original headers',
-    ...Object.entries(headersText(originalHeaders(entry.headers))).map(
-      ([name, value]) => `  ${escapeControls(name)}: ${escapeControls(value)}`,
-    ),
+    ...headerLines(entry),
     `value: ${shown.format}${shown.schemaId === undefined ? '' : ` (schema ${shown.schemaId})`}, ${shown.bytes} bytes${shown.note ? ` (${escapeControls(shown.note)})` : ''}`,
   ];
   if (shown.value !== undefined) lines.push(`  ${safeJson(shown.value)}`);
@@ -107,6 +107,13 @@ export function renderEntry(
     );
   }
   return lines.join('\n');
+}
+
+function headerLines(entry: DlqEntry): string[] {
+  const lines = Object.entries(headersText(originalHeaders(entry.headers))).map(
+    ([name, value]) => `  ${escapeControls(name)}: ${escapeControls(value)}`,
+  );
+  return lines.length > 0 ? lines : ['  (none)'];
 }
 
 export function renderRedrive(plan: RedrivePlan, missing: readonly string[], dryRun: boolean): string {

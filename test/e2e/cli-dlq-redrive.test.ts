@@ -57,6 +57,8 @@ after(async () => {
   await admin.connect();
   const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${namespace}.`));
   await admin.deleteTopics({ topics: mine }).catch(() => {});
+  const groups = (await admin.listGroups()).groups.map((group) => group.groupId);
+  await admin.deleteGroups(groups.filter((group) => group.startsWith(`${namespace}.`))).catch(() => {});
   await admin.disconnect();
   rmSync(logDir, { recursive: true, force: true });
 });

@@ -157,7 +157,7 @@ test('without --count it follows new records until Ctrl-C, and exits 0', async (
 
 test('exit codes: 1 when --timeout passes before --count, 1 for a missing topic, 2 for a bad filter', async () => {
   const none = await runPatternflow(
-    ['tail', topic, '--from-beginning', '--where', 'id=nobody', '--count', '1', '--timeout', '3s'],
+    ['tail', topic, '--from-beginning', '--where', 'id=nobody', '--count', '1', '--timeout', '2s'],
     env,
   );
   assert.equal(none.code, 1, none.stderr);

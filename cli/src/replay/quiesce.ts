@@ -53,12 +53,17 @@ export async function quiesceStage(options: {
     io.err(`released ${stage}: make run's supervisor starts it again`);
   };
   if (supervisesStage(runDir, options.namespace, stage)) {
-    requestHold(runDir, {
-      program: stage,
-      holderPid: process.pid,
-      reason: options.reason,
-      since: new Date().toISOString(),
-    });
+    try {
+      requestHold(runDir, {
+        program: stage,
+        holderPid: process.pid,
+        reason: options.reason,
+        since: new Date().toISOString(),
+      });
+    } catch (error) {
+      // Another operator's replay holds it: two resets must not interleave.
+      throw new CliError(ExitCodes.REFUSED, (error as Error).message, { cause: error });
+    }
     held = true;
     io.err(`asked make run's supervisor (${runDir}) to stop ${stage} for the reset`);
   } else {

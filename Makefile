@@ -19,7 +19,7 @@ endif
 # type is silenced (scripts/test.sh and the Dockerfile do the same), no other.
 export NODE_OPTIONS := $(strip $(NODE_OPTIONS) --disable-warning=TimeoutNegativeWarning)
 
-.PHONY: help run stop run-status install pyclients up down status reset test test-unit test-integration test-e2e test-faults test-faults-quick test-fuzz demo models eval bench lint typecheck format check compose-check alerts-check
+.PHONY: help run stop run-status install pyclients up down status reset test test-unit test-integration test-e2e test-faults test-faults-quick test-fuzz demo models eval bench lint typecheck format check compose-check alerts-check helm-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ up: ## start Kafka, the schema registry and PostgreSQL (no Docker; cached downlo
 	@bash scripts/stack.sh up
 
 down: ## stop the pipeline (if running) and the local stack; leaves no process behind
-	@if [ -f node_modules/.installed ]; then node scripts/run.ts stop; fi
+	@if [ -f node_modules/.installed ]; then node scripts/prometheus.ts stop; node scripts/run.ts stop; fi
 	@bash scripts/stack.sh down
 
 status: ## one line per stack component
@@ -58,10 +58,16 @@ test-integration: install pyclients up ## integration tests against the real sta
 test-e2e: install pyclients up ## end-to-end tests: the four services as processes on the real stack
 	@bash scripts/test.sh e2e
 
-run: install up ## keep the pipeline running for any producer: the four services supervised (restart with backoff), logs in .stack/run/pipeline
+run: install up ## keep the pipeline running for any producer: the four services supervised (restart with backoff), logs in .stack/run/pipeline; PROMETHEUS=1 adds Prometheus
 	@node scripts/run.ts start
+	@if [ "$(PROMETHEUS)" = 1 ]; then node scripts/prometheus.ts start; fi
 
-stop: ## stop the pipeline started by `make run` (services drain and commit); the stack stays up
+.PHONY: prometheus
+prometheus: install ## a real Prometheus (Debian's package) on 127.0.0.1:9090 scraping the services of `make run`, with ops/prometheus/alerts.yml
+	@node scripts/prometheus.ts start
+
+stop: ## stop the pipeline started by `make run` (services drain and commit) and its Prometheus; the stack stays up
+	@node scripts/prometheus.ts stop
 	@node scripts/run.ts stop
 
 run-status: ## the services of `make run`: pid, ready, starts, last exit
@@ -106,4 +112,7 @@ alerts-check: ## promtool: Prometheus config, alert rules and their unit tests (
 		promtool test rules ops/prometheus/alerts.test.yml; \
 	else echo "alerts-check: promtool not installed (apt-get install prometheus); skipped"; fi
 
-check: lint typecheck compose-check alerts-check ## every static check CI runs
+helm-check: install ## the Helm chart: helm lint --strict, helm template, kubeconform -strict with local Kubernetes/KEDA schemas (tools built with Go, cached in .tools/)
+	@bash scripts/helm-check.sh
+
+check: lint typecheck compose-check alerts-check helm-check ## every static check CI runs

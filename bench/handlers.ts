@@ -6,7 +6,7 @@
 
 import { generateEvents } from '@patternflow/generators';
 import { stack } from '@patternflow/harness';
-import type { InboundRecord, StageHandler } from '@patternflow/kafka';
+import { createKafka, type InboundRecord, type StageHandler } from '@patternflow/kafka';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import { topicNames, valueSubject } from '@patternflow/records';
 import type { StageConfig, StageService } from '@patternflow/service';
@@ -26,12 +26,22 @@ const env = {
   PF_INFERENCE_LINGER_MS: '0',
 };
 
-/** The stage's handler exactly as the service builds it (real registry, models, policy), without Kafka. */
+const kafka = createKafka({
+  brokers: stack.brokers,
+  clientId: namespace,
+  logger: createLogger({ service: 'bench', level: 'warn' }),
+});
+
+/**
+ * The stage's handler exactly as the service builds it (real registry, models, policy), fed
+ * without Kafka. (The router's build reads the policy in force from its control topic.)
+ */
 async function handlerOf<C extends StageConfig>(service: StageService<C>) {
   const config = service.loadConfig(env);
   const deps = {
     logger: createLogger({ service: service.stage, level: 'warn' }),
     metrics: createStageMetrics(service.stage),
+    kafka,
   };
   return service.build(config, deps);
 }
@@ -90,6 +100,12 @@ await measure(
   asInbound(tagged, () => topics.tagged),
 );
 await taggerParts.close?.();
+await routerParts.close?.();
+// The router created this run's control topics: remove them.
+const admin = kafka.admin();
+await admin.connect();
+await admin.deleteTopics({ topics: [topics.controlPolicy, topics.audit] }).catch(() => {});
+await admin.disconnect();
 
 // The subjects this run registered are its own: remove them (soft, then permanent).
 const subjects = [

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one lane of tests, or all of them:  scripts/test.sh unit|integration|fuzz|e2e|faults|all
-# unit:        *.test.ts beside the code in libs/, services/ and tools/ (no stack needed)
+# unit:        *.test.ts beside the code in libs/, services/, cli/, tools/, training/, bench/ and scripts/ (no stack needed)
 # integration: test/integration/ against the real local stack
 # e2e:         test/e2e/ against the real stack and the four services as processes
 # fuzz:        test/fuzz/ hostile inputs through the ingestor's decode path (PF_FUZZ_RUNS, default 10000)
@@ -18,12 +18,12 @@ export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--disable-warning=TimeoutNeg
 find_tests() { find "$@" -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort; }
 
 case "$lane" in
-  unit) files=$(find_tests libs services cli tools training bench) ;;
+  unit) files=$(find_tests libs services cli tools training bench scripts) ;;
   integration) files=$(find_tests test/integration) ;;
   e2e) files=$(find_tests test/e2e) ;;
   fuzz) files=$(find_tests test/fuzz) ;;
   faults) files=$(find_tests test/faults) ;;
-  all) files="$(find_tests libs services cli tools training bench) $(find_tests test/integration) $(find_tests test/fuzz) $(find_tests test/e2e) $(find_tests test/faults)" ;;
+  all) files="$(find_tests libs services cli tools training bench scripts) $(find_tests test/integration) $(find_tests test/fuzz) $(find_tests test/e2e) $(find_tests test/faults)" ;;
   *) echo "usage: $0 unit|integration|e2e|fuzz|faults|all" >&2; exit 2 ;;
 esac
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { registerDlq } from './commands/dlq.ts';
+import { registerPolicyCommand } from './commands/policy.ts';
 import { registerReplay } from './commands/replay.ts';
 import { registerSkip } from './commands/skip.ts';
 import { registerStatus } from './commands/status.ts';
@@ -22,6 +23,7 @@ const COMMANDS: readonly RegisterCommand[] = [
   registerDlq,
   registerReplay,
   registerSkip,
+  registerPolicyCommand,
 ];
 
 export interface RunOptions {

@@ -41,6 +41,11 @@ const CODE_TABLE = {
    * own error): that record is dead-lettered instead of failing the chunk over and over.
    */
   RECORD_UNEXPECTED: { code: 'PF_RECORD_UNEXPECTED', disposition: 'dead-letter' },
+  /**
+   * The routing decision sends a record of a restricted region to a lane the policy's
+   * `regions:` forbids it. The validator proves this cannot happen; this is the run-time net.
+   */
+  REGION_FORBIDDEN: { code: 'PF_REGION_FORBIDDEN', disposition: 'dead-letter' },
 
   // a dependency is unavailable: retried with backoff until it answers
   REGISTRY_UNAVAILABLE: { code: 'PF_REGISTRY_UNAVAILABLE', disposition: 'retry' },

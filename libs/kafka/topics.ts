@@ -3,6 +3,8 @@ import type { Kafka } from 'kafkajs';
 export interface TopicSpec {
   topic: string;
   partitions: number;
+  /** Topic-level settings applied at creation (e.g. cleanup.policy=compact); an existing topic keeps its own. */
+  configs?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -31,6 +33,9 @@ export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[]): P
               topic: spec.topic,
               numPartitions: spec.partitions,
               replicationFactor: 1,
+              ...(spec.configs
+                ? { configEntries: Object.entries(spec.configs).map(([name, value]) => ({ name, value })) }
+                : {}),
             })),
           });
           created.push(...missing.map((spec) => spec.topic));

@@ -22,7 +22,7 @@ export function createStageMetrics(stage: string, registry = new Registry()): St
   registry.setDefaultLabels({ stage });
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  return {
+  const metrics: StageMetrics = {
     registry,
     recordsIn: new Counter({
       name: 'pf_records_in_total',
@@ -93,4 +93,9 @@ export function createStageMetrics(stage: string, registry = new Registry()): St
       registers,
     }),
   };
+  // A stage that never paused reports 0 rather than no series: the dashboard's paused
+  // panels and `max by (stage) (pf_consumer_paused)` then show every stage, not only those
+  // that paused once since they started.
+  metrics.paused.set(0);
+  return metrics;
 }

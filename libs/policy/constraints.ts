@@ -27,10 +27,16 @@ export interface ScoreRange {
 export interface Conjunct {
   readonly strings: ReadonlyMap<StringField, StringSet>;
   readonly score: ScoreRange;
+  /**
+   * Whether some `score` condition is part of the conjunction. A record whose score is NaN
+   * matches no score condition, even `{ gte: 0 }`, whose range is the full [0, 1]: so a
+   * scored conjunct never contains an unscored one.
+   */
+  readonly scored: boolean;
 }
 
 export const FULL_SCORE: ScoreRange = { lo: 0, loOpen: false, hi: 1, hiOpen: false };
-export const TRUE_CONJUNCT: Conjunct = { strings: new Map(), score: FULL_SCORE };
+export const TRUE_CONJUNCT: Conjunct = { strings: new Map(), score: FULL_SCORE, scored: false };
 
 export function intersectStrings(a: StringSet, b: StringSet): StringSet {
   if (a.kind === 'in' && b.kind === 'in') {
@@ -66,7 +72,7 @@ export function intersectConjuncts(a: Conjunct, b: Conjunct): Conjunct {
     const mine = strings.get(field);
     strings.set(field, mine ? intersectStrings(mine, set) : set);
   }
-  return { strings, score: intersectRanges(a.score, b.score) };
+  return { strings, score: intersectRanges(a.score, b.score), scored: a.scored || b.scored };
 }
 
 /** inner ⊆ outer for string constraints, over an unbounded domain of strings. */
@@ -92,6 +98,7 @@ function rangeSubset(inner: ScoreRange, outer: ScoreRange): boolean {
 /** True when every record matching `inner` also matches `outer`. */
 export function subsumes(outer: Conjunct, inner: Conjunct): boolean {
   if (isEmptyConjunct(inner)) return true;
+  if (outer.scored && !inner.scored) return false;
   if (!rangeSubset(inner.score, outer.score)) return false;
   for (const [field, set] of outer.strings) {
     if (!stringSubset(inner.strings.get(field), set)) return false;

@@ -209,6 +209,14 @@ describe('parsePolicy: reachable rules are accepted', () => {
     assert.equal(p.route(record({ region: 'eu' })).rule, 'not-us');
   });
 
+  test('a rule after a full-range score rule is reachable: a NaN score matches no score condition', () => {
+    const p = parsePolicy(
+      `${HEAD}  - name: any-score\n    lane: critical\n    when: { score: { gte: 0 } }\n  - name: free\n    lane: bulk\n    when: { tier: free }\n${DEFAULT}`,
+      'inline',
+    );
+    assert.equal(p.route(record({ score: Number.NaN })).rule, 'free');
+  });
+
   test('a score bound equal to an earlier open bound is still reachable', () => {
     const p = parsePolicy(
       `${HEAD}  - name: above\n    lane: critical\n    when: { score: { gt: 0.8 } }\n  - name: at-or-above\n    lane: standard\n    when: { score: { gte: 0.8 } }\n${DEFAULT}`,

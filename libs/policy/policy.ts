@@ -1,7 +1,8 @@
 /**
  * Routing policy as code: a versioned YAML file of ordered rules, first match wins.
- * Everything is checked when the file is loaded (fields, operators, lanes, names, types,
- * a final unconditional default, unreachable rules), so route() itself cannot fail and
+ * Everything is checked when the file is loaded (fields, operators, lanes, sinks, regions,
+ * names, types, a final unconditional default, unreachable rules, rules that would send a
+ * restricted region's records to a lane it forbids), so route() itself cannot fail and
  * runs precompiled closures with no allocation: each rule's result object is built once.
  */
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,16 @@ import {
   subsumes,
   TRUE_CONJUNCT,
 } from './constraints.ts';
+import { isPlainObject, Problems, ruleLabel, stringList } from './problems.ts';
+import {
+  type AnalysedRule,
+  checkRegionalRules,
+  type RegionRestriction,
+  readRegions,
+  readSinks,
+  type Sink,
+  UNCONDITIONAL,
+} from './regions.ts';
 
 export interface RouteDecision {
   readonly lane: string;
@@ -27,8 +38,16 @@ export interface RouteDecision {
 export interface Policy {
   readonly version: string;
   readonly lanes: readonly string[];
+  /** Where each lane lands (`sinks:`), when the policy says; every lane is a key. */
+  readonly sinks: ReadonlyMap<string, readonly Sink[]> | undefined;
+  /** The regions whose records may only reach some lanes (`regions:`). */
+  readonly regions: ReadonlyMap<string, RegionRestriction>;
+  /** Every rule's name and lane, in evaluation order; the last one is the default. */
+  readonly rules: readonly RouteDecision[];
   /** First matching rule's lane and name. The returned object is shared and frozen: do not mutate. */
   route(record: TaggedPattern): RouteDecision;
+  /** False when `regions:` forbids records of `region` to reach `lane`. */
+  permits(region: string, lane: string): boolean;
 }
 
 type Condition =
@@ -53,27 +72,13 @@ const STRING_FIELDS: ReadonlySet<string> = new Set<StringField>([
 ]);
 const STRING_OPERATORS = ['eq', 'in', 'not_in'] as const;
 const SCORE_OPERATORS = ['gte', 'gt', 'lte', 'lt'] as const;
-const TOP_KEYS: ReadonlySet<string> = new Set(['version', 'lanes', 'rules']);
+const TOP_KEYS: ReadonlySet<string> = new Set(['version', 'lanes', 'sinks', 'regions', 'rules']);
 const RULE_KEYS: ReadonlySet<string> = new Set(['name', 'lane', 'when', 'description']);
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** Lanes become Kafka topic suffixes (patterns.routed.<lane>) and directory names. */
 const LANE_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 /** Expanding nested any/all can grow exponentially; past this the rule is not checked for reachability. */
 const MAX_CONJUNCTS = 256;
-
-/** Problems found in one file; they are all reported in one POLICY_INVALID error. */
-class Problems {
-  readonly list: string[] = [];
-  add(where: string, problem: string): void {
-    this.list.push(where ? `${where}: ${problem}` : problem);
-  }
-}
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-const ruleLabel = (index: number, name: unknown): string =>
-  typeof name === 'string' ? `rule #${index + 1} "${name}"` : `rule #${index + 1}`;
 
 export function loadPolicy(path: string): Policy {
   let text: string;
@@ -101,7 +106,7 @@ export function parsePolicy(text: string, origin: string): Policy {
     throw invalid(origin, ['the file must be a mapping with version, lanes and rules']);
   for (const key of Object.keys(doc)) {
     if (!TOP_KEYS.has(key))
-      problems.add('', `unknown top-level key "${key}" (expected version, lanes, rules)`);
+      problems.add('', `unknown top-level key "${key}" (expected version, lanes, sinks, regions, rules)`);
   }
 
   const version = doc.version;
@@ -111,6 +116,8 @@ export function parsePolicy(text: string, origin: string): Policy {
 
   const lanes = readLanes(doc.lanes, problems);
   const laneSet = new Set(lanes);
+  const sinks = readSinks(doc.sinks, lanes, problems);
+  const regions = readRegions(doc.regions, lanes, sinks, problems);
   const rules = doc.rules;
   if (!Array.isArray(rules) || rules.length === 0) {
     problems.add('rules', 'must be a non-empty list');
@@ -159,21 +166,28 @@ export function parsePolicy(text: string, origin: string): Policy {
     if (ok) parsed.push({ name: rawName as string, lane: raw.lane as string, condition });
   });
 
-  if (problems.list.length === 0) checkOrderAndReachability(parsed, problems);
+  if (problems.list.length === 0) analyseRules(parsed, regions, sinks, problems);
   if (problems.list.length > 0) throw invalid(origin, problems.list);
 
   const decisions = parsed.map((r) => Object.freeze({ lane: r.lane, rule: r.name }));
   const predicates = parsed.slice(0, -1).map((r) => compile(r.condition as Condition));
   const fallback = decisions[decisions.length - 1] as RouteDecision;
   const count = predicates.length;
+  const allowed = new Map([...regions].map(([region, r]) => [region, new Set(r.allowedLanes)]));
   return Object.freeze({
     version: version as string,
     lanes: Object.freeze([...lanes]),
+    sinks,
+    regions,
+    rules: Object.freeze(decisions),
     route(record: TaggedPattern): RouteDecision {
       for (let i = 0; i < count; i++) {
         if ((predicates[i] as Predicate)(record)) return decisions[i] as RouteDecision;
       }
       return fallback;
+    },
+    permits(region: string, lane: string): boolean {
+      return allowed.get(region)?.has(lane) ?? true;
     },
   });
 }
@@ -260,8 +274,7 @@ function readString(
   where: string,
   problems: Problems,
 ): Condition | undefined {
-  const list = (v: unknown): string[] | undefined =>
-    Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string') ? (v as string[]) : undefined;
+  const list = stringList;
   // Shorthands: `tier: enterprise` is eq, `label: [a, b]` is in.
   if (typeof value === 'string') return { type: 'string', field, kind: 'in', values: [value] };
   if (Array.isArray(value)) {
@@ -329,10 +342,11 @@ function toDnf(condition: Condition): Conjunct[] | null {
         {
           strings: new Map([[condition.field, { kind: condition.kind, values: new Set(condition.values) }]]),
           score: FULL_SCORE,
+          scored: false,
         },
       ];
     case 'score':
-      return [{ strings: new Map(), score: condition.range }];
+      return [{ strings: new Map(), score: condition.range, scored: true }];
     case 'any': {
       const out: Conjunct[] = [];
       for (const item of condition.items) {
@@ -354,8 +368,14 @@ function toDnf(condition: Condition): Conjunct[] | null {
   }
 }
 
-function checkOrderAndReachability(
-  rules: readonly { name: string; condition: Condition | null }[],
+/**
+ * The checks across rules: only the last rule is unconditional, no rule is unreachable or
+ * contradictory, and no rule routes a record of a restricted region to a lane it forbids.
+ */
+function analyseRules(
+  rules: readonly { name: string; lane: string; condition: Condition | null }[],
+  regions: ReadonlyMap<string, RegionRestriction>,
+  sinks: ReadonlyMap<string, readonly Sink[]> | undefined,
   problems: Problems,
 ): void {
   const last = rules.length - 1;
@@ -376,12 +396,22 @@ function checkOrderAndReachability(
   }
   if (problems.list.length > 0) return;
 
+  // Each rule's live conjuncts (null: too large to analyse), computed once for both checks.
+  const analysed: AnalysedRule[] = rules.map((rule) => {
+    if (rule.condition === null) return { name: rule.name, lane: rule.lane, conjuncts: UNCONDITIONAL };
+    const dnf = toDnf(rule.condition);
+    return {
+      name: rule.name,
+      lane: rule.lane,
+      conjuncts: dnf === null ? null : dnf.filter((c) => !isEmptyConjunct(c)),
+    };
+  });
+
   // Earlier rules' conjuncts, each tagged with its rule, to explain which rules shadow a later one.
   const earlier: { conjunct: Conjunct; rule: number }[] = [];
-  rules.slice(0, last).forEach((rule, index) => {
-    const dnf = toDnf(rule.condition as Condition);
-    if (dnf === null) return; // too large to analyse: neither checked nor used as a shadow
-    const live = dnf.filter((c) => !isEmptyConjunct(c));
+  analysed.slice(0, last).forEach((rule, index) => {
+    const live = rule.conjuncts;
+    if (live === null) return; // too large to analyse: neither checked nor used as a shadow
     if (live.length === 0) {
       problems.add(ruleLabel(index, rule.name), 'can never match: its conditions contradict each other');
       return;
@@ -401,6 +431,7 @@ function checkOrderAndReachability(
     }
     for (const conjunct of live) earlier.push({ conjunct, rule: index });
   });
+  checkRegionalRules(analysed, regions, sinks, problems);
 }
 
 const STRING_GETTERS: Record<StringField, (r: TaggedPattern) => string> = {

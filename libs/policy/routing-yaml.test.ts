@@ -5,7 +5,8 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { taggedPattern } from '@patternflow/fixtures';
 import type { TaggedPattern } from '@patternflow/records';
-import { loadPolicy } from './index.ts';
+import { REGIONS } from '@patternflow/sources';
+import { coldLanesOf, loadPolicy } from './index.ts';
 
 const policyPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'policies', 'routing.yaml');
 
@@ -80,7 +81,7 @@ function syntheticMix(n: number, seed: number): TaggedPattern[] {
       kind: s.kind,
       tenant: `t-${i % 50}`,
       tier: pick(rand(), TIERS),
-      region: 'eu-west',
+      region: REGIONS[Math.floor(rand() * REGIONS.length)] as string,
       inference: { label, score },
     });
   });
@@ -89,8 +90,19 @@ function syntheticMix(n: number, seed: number): TaggedPattern[] {
 describe('policies/routing.yaml', () => {
   const policy = loadPolicy(policyPath);
 
-  test('declares the three lanes', () => {
+  test('declares the three lanes, bulk the only one archived to cold files', () => {
     for (const lane of ['critical', 'standard', 'bulk']) assert.ok(policy.lanes.includes(lane), lane);
+    assert.deepEqual(coldLanesOf(policy), ['bulk']);
+  });
+
+  test('EU regions are data-resident: never a lane that lands in cold files', () => {
+    for (const region of ['eu-west', 'eu-central']) {
+      assert.deepEqual(policy.regions.get(region)?.allowedLanes, ['critical', 'standard'], region);
+    }
+    assert.ok(
+      REGIONS.every((region) => region.startsWith('eu-') || !policy.regions.has(region)),
+      'only EU regions are restricted',
+    );
   });
 
   test('typical records land where the policy says', () => {
@@ -104,8 +116,15 @@ describe('policies/routing.yaml', () => {
     assert.equal(policy.route(r({ tier: 'enterprise' }, 'port_scan', 0.7)).lane, 'critical');
     assert.equal(policy.route(r({ tier: 'free' }, 'port_scan', 0.7)).lane, 'standard');
     assert.equal(policy.route(r({ tier: 'free' }, 'legit', 0.55)).lane, 'standard');
-    assert.equal(policy.route(r({ tier: 'free' }, 'legit', 0.97)).lane, 'bulk');
-    assert.equal(policy.route(r({ tier: 'business', source: 'netflow' }, 'benign', 0.97)).lane, 'bulk');
+    assert.equal(policy.route(r({ tier: 'free', region: 'us-east' }, 'legit', 0.97)).lane, 'bulk');
+    assert.equal(
+      policy.route(r({ tier: 'business', source: 'netflow', region: 'ap-south' }, 'benign', 0.97)).lane,
+      'bulk',
+    );
+    assert.deepEqual(policy.route(r({ tier: 'free', region: 'eu-central' }, 'legit', 0.97)), {
+      lane: 'standard',
+      rule: 'eu-residency',
+    });
     assert.deepEqual(policy.route(r({ tier: 'enterprise', source: 'payments' }, 'legit', 0.97)), {
       lane: 'standard',
       rule: 'default',
@@ -117,8 +136,10 @@ describe('policies/routing.yaml', () => {
     const lanes = new Map<string, number>();
     let benign = 0;
     let benignCritical = 0;
+    let euBulk = 0;
     for (const rec of records) {
       const { lane } = policy.route(rec);
+      if (!policy.permits(rec.region, lane)) euBulk++;
       lanes.set(lane, (lanes.get(lane) ?? 0) + 1);
       if (['legit', 'normal', 'benign'].includes(rec.inference.label)) {
         benign++;
@@ -133,6 +154,7 @@ describe('policies/routing.yaml', () => {
     assert.ok(share('standard') > 0.15, `standard ${share('standard')}`);
     assert.ok(share('bulk') > 0.4, `bulk ${share('bulk')}`);
     assert.equal(benignCritical, 0, 'no benign verdict is critical');
+    assert.equal(euBulk, 0, 'no record reaches a lane its region forbids');
     assert.ok(benign > records.length * 0.9);
   });
 });

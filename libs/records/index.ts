@@ -20,6 +20,10 @@ export const Topics = {
    * redriven (`patternflow dlq redrive`), so that one is not redriven twice by accident.
    */
   dlqRedrives: 'patterns.dlq-redrives',
+  /** Compacted: the routing policy in force (key `policy`) and each router replica's acknowledgement. */
+  controlPolicy: 'patterns.control.policy',
+  /** Append-only, kept forever: who changed what in the running pipeline (policy applies, model promotions). */
+  audit: 'patterns.audit',
 } as const;
 
 export const ingestTopic = (source: string): string => `${Topics.ingestPrefix}${source}`;
@@ -32,6 +36,8 @@ export interface TopicNames {
   readonly dlq: string;
   readonly skipped: string;
   readonly dlqRedrives: string;
+  readonly controlPolicy: string;
+  readonly audit: string;
   ingest(source: string): string;
   routed(lane: string): string;
   /** The source of an ingest topic name, or undefined when it is not one. */
@@ -53,6 +59,8 @@ export function topicNames(namespace = ''): TopicNames {
     dlq: `${prefix}${Topics.dlq}`,
     skipped: `${prefix}${Topics.skipped}`,
     dlqRedrives: `${prefix}${Topics.dlqRedrives}`,
+    controlPolicy: `${prefix}${Topics.controlPolicy}`,
+    audit: `${prefix}${Topics.audit}`,
     ingest: (source: string) => `${ingestPrefix}${source}`,
     routed: (lane: string) => `${prefix}${Topics.routedPrefix}${lane}`,
     sourceOf: (topic: string) =>

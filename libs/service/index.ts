@@ -15,6 +15,7 @@ export {
   type RunningStage,
   runMain,
   type ServiceConfig,
+  type StageBuildDeps,
   type StageDeps,
   type StageParts,
   type StageService,

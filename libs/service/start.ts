@@ -5,6 +5,7 @@ import {
   createKafka,
   createStageRunner,
   ensureTopics,
+  type Kafka,
   type StageHandler,
   type StageRunner,
   type StageRunnerOptions,
@@ -31,6 +32,15 @@ export interface StageDeps {
   metrics: StageMetrics;
 }
 
+/**
+ * What `build` gets besides its configuration: the stage's deps and its Kafka client (not
+ * connected), for a service that reads or writes more than its stage's topics (the router
+ * follows the routing policy's control topic).
+ */
+export interface StageBuildDeps extends StageDeps {
+  kafka: Kafka;
+}
+
 /** What a service builds from its configuration: its topics, its handler, what to close. */
 export interface StageParts {
   inputTopics: readonly string[];
@@ -47,6 +57,11 @@ export interface StageParts {
   downstream?: { stage: Stage; topics: readonly string[] };
   /** Closes what the service opened besides Kafka (database pools, model sessions). */
   close?: () => Promise<void>;
+  /**
+   * Settles when something the build started and the stage depends on fails for good (the
+   * router's follower of the policy control topic): the stage then fails like a fatal error.
+   */
+  failed?: Promise<Error>;
 }
 
 /** One service: how it reads its configuration and how it builds its stage from it. */
@@ -55,7 +70,7 @@ export interface StageService<C extends StageConfig> {
   /** Parses and validates the environment; throws PF_CONFIG_INVALID naming every bad variable. */
   loadConfig(env: Env): C;
   /** Connects what the stage needs besides Kafka (registry, models, database) and builds its handler. */
-  build(config: C, deps: StageDeps): Promise<StageParts>;
+  build(config: C, deps: StageBuildDeps): Promise<StageParts>;
 }
 
 /** A service and the function that starts it in-process (tests, tools). */
@@ -74,7 +89,7 @@ export function defineStageService<S extends ConfigSpec>(definition: {
   stage: Stage;
   config: S;
   checks?: readonly Check<ServiceConfig<S>>[];
-  build(config: ServiceConfig<S>, deps: StageDeps): Promise<StageParts>;
+  build(config: ServiceConfig<S>, deps: StageBuildDeps): Promise<StageParts>;
 }): DefinedStageService<ServiceConfig<S>> {
   const spec = { ...stageConfigSpec(definition.stage), ...definition.config };
   const checks: Check<ServiceConfig<S>>[] = [stageConfigChecks, ...(definition.checks ?? [])];
@@ -124,14 +139,14 @@ export async function startService<C extends StageConfig>(
     registry: metrics.registry,
     health: { live: () => !fatal, ready: () => !fatal && !stuck && (runner?.isReady() ?? false) },
   });
+  const kafka = createKafka({ brokers: config.brokers, clientId: `patternflow-${stage}`, logger });
   let parts: StageParts;
   try {
-    parts = await buildWhenDependenciesAnswer(service, config, deps);
+    parts = await buildWhenDependenciesAnswer(service, config, { ...deps, kafka });
   } catch (error) {
     server.close();
     throw error;
   }
-  const kafka = createKafka({ brokers: config.brokers, clientId: `patternflow-${stage}`, logger });
   const admin = kafka.admin();
   let adminConnected = false;
   let topicWatch: NodeJS.Timeout | undefined;
@@ -141,6 +156,11 @@ export async function startService<C extends StageConfig>(
     failWith = resolve;
   });
   const settings = stageRunnerSettings(stage, config, parts.downstream);
+  parts.failed?.then((error) => {
+    if (stopped) return;
+    fatal = true;
+    failWith(error);
+  });
 
   const stop = () => {
     stopped ??= (async () => {
@@ -276,7 +296,7 @@ export async function startService<C extends StageConfig>(
 async function buildWhenDependenciesAnswer<C extends StageConfig>(
   service: StageService<C>,
   config: C,
-  deps: StageDeps,
+  deps: StageBuildDeps,
 ): Promise<StageParts> {
   for (let attempt = 1; ; attempt++) {
     try {

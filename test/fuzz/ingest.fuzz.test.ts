@@ -14,7 +14,7 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { ErrorCodes } from '@patternflow/errors';
 import { generateEvents } from '@patternflow/generators';
 import { stack, uniqueName } from '@patternflow/harness';
-import type { InboundRecord, StageHandler } from '@patternflow/kafka';
+import { createKafka, type InboundRecord, type StageHandler } from '@patternflow/kafka';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import { topicNames, valueSubject } from '@patternflow/records';
 import { getSourceAdapter, sourceNames } from '@patternflow/sources';
@@ -34,9 +34,12 @@ const outcomes = new Map<string, number>();
 
 before(async () => {
   const config = ingestor.loadConfig({ PF_REGISTRY_URL: stack.registryUrl, PF_TOPIC_NAMESPACE: namespace });
+  const logger = createLogger({ service: 'fuzz', level: 'silent' });
   const parts = await ingestor.build(config, {
-    logger: createLogger({ service: 'fuzz', level: 'silent' }),
+    logger,
     metrics: createStageMetrics('ingestor'),
+    // Not connected: the ingestor's build reads nothing from Kafka.
+    kafka: createKafka({ brokers: stack.brokers, clientId: 'fuzz', logger }),
   });
   handler = parts.handler;
   for (const source of sourceNames()) {

@@ -6,6 +6,16 @@
 export { type CliResult, type RunningCli, runPatternflow, spawnPatternflow } from './cli.ts';
 export { coldFileIds } from './cold-files.ts';
 export { type LoadOptions, type LoadResult, produceGeneratedEvents } from './load.ts';
+export {
+  type ActiveAlert,
+  findPrometheus,
+  type LocalPrometheus,
+  type PrometheusApi,
+  prometheusApi,
+  type ScrapeTarget,
+  startPrometheus,
+} from './prometheus.ts';
+export { metricNamesOf } from './promql.ts';
 export { metricSum, SERVICE_NAMES, type ServiceFleet, type ServiceName, startServices } from './services.ts';
 export { stack, uniqueName } from './stack.ts';
 export { type ReadRecord, readTopic } from './topic-reader.ts';

@@ -1,4 +1,5 @@
 /** Reading the DLQ and the redrive marks, up to their end offsets at the time of the call. */
+import { ensureTopics } from '@patternflow/kafka';
 import type { SchemaCodec } from '@patternflow/registry';
 import type { Session } from '../session.ts';
 import { endOffsetsNow, type ReadEnd, readTopic } from '../topics/reader.ts';
@@ -71,21 +72,11 @@ export async function readRedriveMarks(
 }
 
 /**
- * The marks topic: compacted (one mark per DLQ entry is all that matters), one partition,
- * the broker's default replication. Created by the first redrive.
+ * The marks topic: compacted (one mark per DLQ entry is all that matters), one partition.
+ * Created by the first redrive.
  */
 export async function ensureMarksTopic(session: Session): Promise<void> {
-  const topic = session.topics.dlqRedrives;
-  const admin = await session.admin();
-  if ((await admin.listTopics()).includes(topic)) return;
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
-    });
-  } catch (error) {
-    // Another redrive created it meanwhile.
-    const nested = (error as { errors?: { type?: string }[] }).errors ?? [];
-    if (!nested.some((e) => e.type === 'TOPIC_ALREADY_EXISTS')) throw error;
-  }
+  await ensureTopics(session.kafka(), [
+    { topic: session.topics.dlqRedrives, partitions: 1, configs: { 'cleanup.policy': 'compact' } },
+  ]);
 }

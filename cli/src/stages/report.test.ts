@@ -20,14 +20,15 @@ const down: Probe = {
 const firstSink = scrape(
   1_000,
   `pf_records_in_total{topic="ns.patterns.routed.bulk",stage="sink"} 100
-pf_records_out_total{topic="ns.patterns.routed.bulk",stage="sink"} 90
-pf_records_out_total{topic="${DLQ}",stage="sink"} 1`,
+pf_records_out_total{topic="${DLQ}",stage="sink"} 1
+pf_sink_rows_total{lane="bulk",result="inserted",stage="sink"} 90`,
 );
 const secondSink = scrape(
   3_000,
   `pf_records_in_total{topic="ns.patterns.routed.bulk",stage="sink"} 300
-pf_records_out_total{topic="ns.patterns.routed.bulk",stage="sink"} 250
 pf_records_out_total{topic="${DLQ}",stage="sink"} 40
+pf_sink_rows_total{lane="bulk",result="inserted",stage="sink"} 240
+pf_sink_rows_total{lane="bulk",result="duplicate",stage="sink"} 10
 pf_dlq_records_total{reason="PF_SINK_REJECTED",stage="sink"} 40
 pf_dlq_records_total{reason="PF_VALUE_EMPTY",stage="sink"} 0
 pf_consumer_paused{stage="sink"} 1
@@ -37,7 +38,7 @@ pf_unreadable_batch{topic="ns.patterns.routed.bulk",partition="2",from="10",to="
   { up: true, ready: false },
 );
 
-test('rates over the two scrapes leave the DLQ out; pause reasons, dead letters and lag per stage', () => {
+test('rates over the two scrapes (out: records produced or rows written) leave the DLQ out; pause reasons, dead letters and lag per stage', () => {
   const report = stageReport({
     stage: 'sink',
     url: 'http://127.0.0.1:9467',

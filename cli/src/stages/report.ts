@@ -65,7 +65,8 @@ export interface StatusReport {
 }
 
 const IN = 'pf_records_in_total';
-const OUT = 'pf_records_out_total';
+/** What a stage hands on: records produced (the DLQ left out), or rows written (the sink). */
+const OUT = ['pf_records_out_total', 'pf_sink_rows_total'] as const;
 
 export function stageReport(input: {
   stage: Stage;
@@ -80,9 +81,11 @@ export function stageReport(input: {
   const { first, second } = input;
   const samples = second.samples ?? [];
   const notDlq = (labels: Readonly<Record<string, string>>) => labels.topic !== input.dlqTopic;
-  const rate = (name: string) => {
+  const rate = (names: readonly string[]) => {
     if (!first.samples || !second.samples || second.at <= first.at) return null;
-    const delta = sumOf(second.samples, name, notDlq) - sumOf(first.samples, name, notDlq);
+    const total = (samples: readonly Sample[]) =>
+      names.reduce((sum, name) => sum + sumOf(samples, name, notDlq), 0);
+    const delta = total(second.samples) - total(first.samples);
     // A restart between the scrapes resets the counters: no rate rather than a negative one.
     return delta < 0 ? null : delta / ((second.at - first.at) / 1000);
   };
@@ -97,7 +100,7 @@ export function stageReport(input: {
     ...(second.error === undefined ? {} : { error: second.error }),
     ...(input.held ? { held: input.held } : {}),
     group: input.group,
-    inPerSecond: rate(IN),
+    inPerSecond: rate([IN]),
     outPerSecond: rate(OUT),
     lag: input.lag ? input.lag.reduce((sum, row) => sum + row.lag, 0) : null,
     lagByTopic,

@@ -66,7 +66,7 @@ test('each record goes to its lane with the decision appended; other schema vers
     decoder,
     fullDecoder,
     lanes,
-    decide: createRouteDecider({ policy, now: () => 7 }),
+    decider: () => createRouteDecider({ policy, now: () => 7 }),
   });
   const result = await handler([
     inbound('a:fraud', 0),
@@ -95,7 +95,8 @@ test('each record goes to its lane with the decision appended; other schema vers
 });
 
 test('a record readable for routing but not as a whole is dead-lettered alone, not a crash', async () => {
-  const handler = createRouteHandler({ decoder, fullDecoder, lanes, decide: createRouteDecider({ policy }) });
+  const decide = createRouteDecider({ policy });
+  const handler = createRouteHandler({ decoder, fullDecoder, lanes, decider: () => decide });
   const result = await handler([inbound('x:fraud:broken:old', 0), inbound('y:legit', 1)]);
   assert.deepEqual(
     result.messages.map((m) => m.key),
@@ -113,7 +114,7 @@ test('a record the decision or the framing trips over is dead-lettered alone (PF
     decoder,
     fullDecoder,
     lanes,
-    decide: (record) => {
+    decider: () => (record) => {
       if (record.id === 'hostile') throw new RangeError('Maximum call stack size exceeded');
       return decide(record);
     },
@@ -135,7 +136,7 @@ test('a fatal failure of the decision is not dead-lettered: it fails the chunk',
     decoder,
     fullDecoder,
     lanes,
-    decide: () => {
+    decider: () => () => {
       throw new PipelineError(ErrorCodes.POLICY_INVALID, 'lane "nowhere" is not configured');
     },
   });
@@ -143,4 +144,73 @@ test('a fatal failure of the decision is not dead-lettered: it fails the chunk',
     handler([inbound('a:fraud', 0)]),
     (error: unknown) => error instanceof PipelineError && error.code === ErrorCodes.POLICY_INVALID,
   );
+});
+
+test('a policy swapped while a batch is in flight applies from the next batch: one version per batch', async () => {
+  const next = parsePolicy(
+    `version: "p-2"
+lanes: [critical, standard, bulk]
+rules:
+  - name: everything-standard
+    lane: standard
+    when: { label: [fraud, legit] }
+  - name: default
+    lane: standard
+`,
+    'inline',
+  );
+  let inForce = createRouteDecider({ policy });
+  // The swap lands while the batch's records are being decoded.
+  const swappingDecoder: SchemaDecoder = {
+    async decode(buffer) {
+      if (buffer.toString().startsWith('b:')) inForce = createRouteDecider({ policy: next });
+      return decoder.decode(buffer);
+    },
+  };
+  const handler = createRouteHandler({
+    decoder: swappingDecoder,
+    fullDecoder,
+    lanes,
+    decider: () => inForce,
+  });
+  const first = await handler([inbound('a:fraud', 0), inbound('b:legit', 1), inbound('c:fraud', 2)]);
+  const second = await handler([inbound('d:fraud', 3)]);
+  const versions = (result: Awaited<ReturnType<typeof handler>>) =>
+    result.messages.map((m) => JSON.parse(m.value.toString().split('|')[1]!).route.policy_version);
+  assert.deepEqual(versions(first), ['p-1', 'p-1', 'p-1']);
+  assert.deepEqual(
+    first.messages.map((m) => m.topic),
+    ['patterns.routed.critical', 'patterns.routed.bulk', 'patterns.routed.critical'],
+  );
+  assert.deepEqual(versions(second), ['p-2']);
+  assert.equal(second.messages[0]!.topic, 'patterns.routed.standard');
+});
+
+test('a record of a restricted region whose decision is a forbidden lane is dead-lettered (PF_REGION_FORBIDDEN)', async () => {
+  const regional = parsePolicy(
+    `version: "p-r"
+lanes: [critical, standard, bulk]
+regions:
+  eu-west: { lanes: [critical, standard] }
+rules:
+  - name: fraud
+    lane: critical
+    when: { label: fraud }
+  - name: default
+    lane: standard
+`,
+    'inline',
+  );
+  // A decider that errs as a policy with a bug in the validator would: everything to bulk.
+  const buggy = createRouteDecider({
+    policy: { ...regional, route: () => ({ lane: 'bulk', rule: 'default' }) },
+  });
+  const handler = createRouteHandler({ decoder, fullDecoder, lanes, decider: () => buggy });
+  const result = await handler([inbound('a:legit', 0)]);
+  assert.deepEqual(result.messages, []);
+  assert.deepEqual(
+    result.deadLetters.map((d) => d.error.code),
+    [ErrorCodes.REGION_FORBIDDEN],
+  );
+  assert.match(result.deadLetters[0]!.error.message, /region "eu-west" to lane bulk/);
 });

@@ -1,9 +1,10 @@
 import { recordFailure } from '@patternflow/errors';
 import type { OutboundMessage, StageHandler } from '@patternflow/kafka';
 import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
-import type { Route, TaggedPattern } from '@patternflow/records';
+import type { TaggedPattern } from '@patternflow/records';
 import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
 import { decodeRecords } from '@patternflow/service';
+import type { RouteDecider } from './route.ts';
 
 export interface LaneOutput {
   topic: string;
@@ -17,7 +18,8 @@ export interface LaneOutput {
  * Tagged records → patterns.routed.<lane>, each with the policy's decision recorded in
  * it. The routed schema is the tagged schema plus `route`, so the output is the input's
  * bytes plus the encoded decision; only the routing fields are decoded. Whatever throws
- * while one record is decided or framed dead-letters that record alone.
+ * while one record is decided or framed dead-letters that record alone. The decider is
+ * taken once per batch, so a policy swapped meanwhile applies from the next batch on.
  */
 export function createRouteHandler(deps: {
   /** Reads the routing fields only (routingViewSchema). */
@@ -26,15 +28,17 @@ export function createRouteHandler(deps: {
   fullDecoder: SchemaDecoder;
   /** One output per lane: each lane topic has its own subject. */
   lanes: ReadonlyMap<string, LaneOutput>;
-  decide: (record: TaggedPattern) => Route;
+  /** The decider of the policy in force, asked once per batch. */
+  decider: () => RouteDecider;
 }): StageHandler {
   return async (records) => {
+    const decide = deps.decider();
     const { decoded, deadLetters } = await decodeRecords<TaggedPattern>(records, deps.decoder);
     const messages: OutboundMessage[] = [];
     for (const { record, value } of decoded) {
       try {
-        const route = deps.decide(value);
-        // The policy was validated against these lanes at startup, so a lane is always known.
+        const route = decide(value);
+        // Every policy taken up has the lanes these outputs were built for, so a lane is always known.
         const lane = deps.lanes.get(route.lane)!;
         const framed =
           lane.extender.extend(record.value!, { route }) ??

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import { taggedPattern } from '@patternflow/fixtures';
 import { parsePolicy } from '@patternflow/policy';
 import { createRouteDecider } from './route.ts';
@@ -49,4 +50,34 @@ test('now defaults to the wall clock', () => {
   const before = Date.now();
   const route = createRouteDecider({ policy })(tagged('legit', 'free'));
   assert.ok(route.routed_at >= before && route.routed_at <= Date.now());
+});
+
+test('regions: a permitted decision passes; a forbidden one throws PF_REGION_FORBIDDEN naming region, lane and rule', () => {
+  const regional = parsePolicy(
+    `version: "r-43"
+lanes: [critical, standard, bulk]
+regions:
+  eu-west: { lanes: [critical, standard] }
+rules:
+  - name: free
+    lane: bulk
+    when: { tier: free, region: { not_in: [eu-west] } }
+  - name: default
+    lane: standard
+`,
+    'inline',
+  );
+  const decide = createRouteDecider({ policy: regional });
+  assert.equal(decide(taggedPattern({ region: 'eu-west', tier: 'free' })).lane, 'standard');
+  assert.equal(decide(taggedPattern({ region: 'us-east', tier: 'free' })).lane, 'bulk');
+  const unsound = createRouteDecider({
+    policy: { ...regional, route: () => ({ lane: 'bulk', rule: 'free' }) },
+  });
+  assert.throws(
+    () => unsound(taggedPattern({ id: 'r1', region: 'eu-west' })),
+    (error: unknown) =>
+      error instanceof PipelineError &&
+      error.code === ErrorCodes.REGION_FORBIDDEN &&
+      /rule "free" routes record r1 of region "eu-west" to lane bulk/.test(error.message),
+  );
 });

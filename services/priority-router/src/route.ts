@@ -2,6 +2,7 @@
  * The priority-router's logic: the policy's decision for a tagged record. Pure and
  * synchronous; the handler appends it to the record and publishes to patterns.routed.<lane>.
  */
+import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import type { Policy } from '@patternflow/policy';
 import type { Route, TaggedPattern } from '@patternflow/records';
 
@@ -11,11 +12,26 @@ export interface RouterDeps {
   now?: () => number;
 }
 
-/** The policy's decision alone: lane, matching rule, policy version and routing time. */
-export function createRouteDecider({ policy, now = Date.now }: RouterDeps): (record: TaggedPattern) => Route {
+export type RouteDecider = (record: TaggedPattern) => Route;
+
+/**
+ * The policy's decision alone: lane, matching rule, policy version and routing time. A
+ * decision that would send a record of a restricted region to a lane its region forbids
+ * throws PF_REGION_FORBIDDEN (dead-lettered): the validator proves that cannot happen, this
+ * is the net under the proof.
+ */
+export function createRouteDecider({ policy, now = Date.now }: RouterDeps): RouteDecider {
   const policyVersion = policy.version;
+  const restricted = policy.regions.size > 0;
   return (record) => {
     const { lane, rule } = policy.route(record);
+    if (restricted && !policy.permits(record.region, lane)) {
+      throw new PipelineError(
+        ErrorCodes.REGION_FORBIDDEN,
+        `policy ${policyVersion} rule "${rule}" routes record ${record.id} of region "${record.region}" to lane ${lane}, which regions.${record.region} forbids`,
+        { details: { region: record.region, lane, rule, policyVersion } },
+      );
+    }
     return { lane, rule, policy_version: policyVersion, routed_at: now() };
   };
 }

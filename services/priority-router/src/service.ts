@@ -1,47 +1,73 @@
-import { loadPolicy } from '@patternflow/policy';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import { defineStageService, policyFileField } from '@patternflow/service';
+import { defineStageService, groupIdOf, policyFileField } from '@patternflow/service';
 import { createRouteHandler, type LaneOutput } from './handler.ts';
-import { createRouteDecider, routingViewSchema } from './route.ts';
+import { startLivePolicy } from './live-policy.ts';
+import { createPolicyMetrics } from './metrics.ts';
+import { createRouteDecider, type RouteDecider, routingViewSchema } from './route.ts';
 
-/** Tagged records → the lane the routing policy picks, on patterns.routed.<lane>. */
+/**
+ * Tagged records → the lane the routing policy in force picks, on patterns.routed.<lane>.
+ * The policy in force lives on the control topic and changes without a restart
+ * (live-policy.ts); PF_POLICY_FILE seeds that topic when it is empty.
+ */
 export const router = defineStageService({
   stage: 'priority-router',
   config: { policyFile: policyFileField() },
-  async build(config, { logger }) {
+  async build(config, { logger, metrics, kafka }) {
     const topics = topicNames(config.topicNamespace);
-    // An invalid policy stops the start here, with the file, rule and problem in the error.
-    const policy = loadPolicy(config.policyFile);
-    logger.info(
-      { policyFile: config.policyFile, version: policy.version, lanes: policy.lanes },
-      'policy loaded',
-    );
-    const codec = createSchemaCodec({ url: config.registryUrl });
-    const taggedSchema = loadSchema('tagged');
-    const routedSchema = loadSchema('routed');
-    const lanes = new Map<string, LaneOutput>();
-    for (const lane of policy.lanes) {
-      const topic = topics.routed(lane);
-      const subject = valueSubject(topic);
-      lanes.set(lane, {
-        topic,
-        encoder: await codec.encoderFor(subject, routedSchema),
-        extender: await codec.extenderFor(subject, routedSchema, valueSubject(topics.tagged), taggedSchema),
-      });
+    // An invalid policy in force (or seed file) stops the start here, naming the rule and the problem.
+    const live = await startLivePolicy({
+      kafka,
+      topics,
+      groupId: groupIdOf('priority-router', config),
+      seedFile: config.policyFile,
+      logger,
+      metrics: createPolicyMetrics(metrics.registry),
+    });
+    try {
+      const policy = live.current();
+      logger.info({ version: policy.version, lanes: policy.lanes, replica: live.replica }, 'policy loaded');
+      const codec = createSchemaCodec({ url: config.registryUrl });
+      const taggedSchema = loadSchema('tagged');
+      const routedSchema = loadSchema('routed');
+      // The lane outputs are built once: a policy update keeps the lanes (live-policy.ts refuses others).
+      const lanes = new Map<string, LaneOutput>();
+      for (const lane of policy.lanes) {
+        const topic = topics.routed(lane);
+        const subject = valueSubject(topic);
+        lanes.set(lane, {
+          topic,
+          encoder: await codec.encoderFor(subject, routedSchema),
+          extender: await codec.extenderFor(subject, routedSchema, valueSubject(topics.tagged), taggedSchema),
+        });
+      }
+      // One decider per policy, built when the handler first meets it.
+      let decider: { policy: unknown; decide: RouteDecider } | undefined;
+      const currentDecider = (): RouteDecider => {
+        const inForce = live.current();
+        if (decider?.policy !== inForce)
+          decider = { policy: inForce, decide: createRouteDecider({ policy: inForce }) };
+        return decider.decide;
+      };
+      const laneTopics = policy.lanes.map((lane) => topics.routed(lane));
+      return {
+        inputTopics: [topics.tagged],
+        outputTopics: laneTopics,
+        dlqTopic: topics.dlq,
+        downstream: { stage: 'sink', topics: laneTopics },
+        handler: createRouteHandler({
+          decoder: codec.decoderFor(routingViewSchema(taggedSchema)),
+          fullDecoder: codec.decoderFor(taggedSchema),
+          lanes,
+          decider: currentDecider,
+        }),
+        failed: live.failed,
+        close: () => live.stop(),
+      };
+    } catch (error) {
+      await live.stop().catch(() => {});
+      throw error;
     }
-    const laneTopics = policy.lanes.map((lane) => topics.routed(lane));
-    return {
-      inputTopics: [topics.tagged],
-      outputTopics: laneTopics,
-      dlqTopic: topics.dlq,
-      downstream: { stage: 'sink', topics: laneTopics },
-      handler: createRouteHandler({
-        decoder: codec.decoderFor(routingViewSchema(taggedSchema)),
-        fullDecoder: codec.decoderFor(taggedSchema),
-        lanes,
-        decide: createRouteDecider({ policy }),
-      }),
-    };
   },
 });

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { list, removed, string, url } from '@patternflow/config';
+import { readPolicyInForce } from '@patternflow/control';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
-import { loadPolicy } from '@patternflow/policy';
+import { coldLanesOf } from '@patternflow/policy';
 import { loadSchema, topicNames } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import { defineStageService, policyFileField } from '@patternflow/service';
+import { defineStageService, groupIdOf, policyFileField } from '@patternflow/service';
 import { createSinkStore } from './cold-storage.ts';
 import { openDatabase, SQL_IDENTIFIER } from './database.ts';
 import { createSinkHandler } from './handler.ts';
@@ -13,7 +15,8 @@ import { createSinkMetrics } from './metrics.ts';
 export const sink = defineStageService({
   stage: 'sink',
   config: {
-    // The lanes to consume are the routing policy's: the router writes exactly those.
+    // The lanes to consume are the routing policy's in force (the control topic; this file
+    // seeds an empty one): the router writes exactly those.
     policyFile: policyFileField(),
     pgUrl: url(
       'PF_PG_URL',
@@ -35,14 +38,38 @@ export const sink = defineStageService({
         ? undefined
         : `PF_PG_SCHEMA must be a plain lower-case SQL identifier, got "${c.pgSchema}"`,
   ],
-  async build(config, { logger, metrics }) {
+  async build(config, { logger, metrics, kafka }) {
     const topics = topicNames(config.topicNamespace);
-    const policy = loadPolicy(config.policyFile);
+    // The same policy the routers route by. Its lane layout (lanes, and where each lands)
+    // changes only with a redeploy, so reading it once at start is enough.
+    const { policy, record } = await readPolicyInForce({
+      kafka,
+      topics,
+      groupId: `${groupIdOf('sink', config)}.policy-read.${randomUUID()}`,
+      seedFile: config.policyFile,
+      logger,
+    });
+    const origin = record
+      ? `the routing policy in force (version ${policy.version}, control topic ${topics.controlPolicy})`
+      : `the routing policy ${config.policyFile}`;
+    logger.info(
+      { version: policy.version, lanes: policy.lanes, fromControlTopic: record !== undefined },
+      'lanes of the routing policy',
+    );
     const unknownColdLanes = config.coldLanes.filter((lane) => !policy.lanes.includes(lane));
     if (unknownColdLanes.length > 0) {
       throw new PipelineError(
         ErrorCodes.CONFIG_INVALID,
-        `invalid configuration: PF_COLD_LANES names ${unknownColdLanes.join(', ')}, which the routing policy ${config.policyFile} does not declare (its lanes: ${policy.lanes.join(', ')})`,
+        `invalid configuration: PF_COLD_LANES names ${unknownColdLanes.join(', ')}, which ${origin} does not declare (its lanes: ${policy.lanes.join(', ')})`,
+      );
+    }
+    // Regional rules forbid some regions the cold files: they hold only if the sink writes cold
+    // files for exactly the lanes the policy says land there.
+    const policyColdLanes = coldLanesOf(policy);
+    if (policyColdLanes && [...policyColdLanes].sort().join(',') !== [...config.coldLanes].sort().join(',')) {
+      throw new PipelineError(
+        ErrorCodes.CONFIG_INVALID,
+        `invalid configuration: PF_COLD_LANES is ${config.coldLanes.join(',') || '(empty)'}, but ${origin} sends ${policyColdLanes.join(', ') || 'no lane'} to cold files (its sinks: mapping); set PF_COLD_LANES=${policyColdLanes.join(',')}`,
       );
     }
     const pool = await openDatabase({

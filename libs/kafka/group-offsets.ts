@@ -49,6 +49,8 @@ export async function setOffsetsOfEmptyGroup(
         JOIN_TIMEOUT_MS,
       );
     });
+    // Awaited only once the consumer runs: a crash before that must not be an unhandled rejection.
+    joined.catch(() => {});
     await consumer.connect();
     await consumer.subscribe({ topics: offsets.map(({ topic }) => topic), fromBeginning: true });
     // Nothing is processed, and nothing is committed but the offsets below.

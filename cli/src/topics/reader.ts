@@ -81,6 +81,9 @@ export async function readTopic(session: Session, spec: ReadSpec): Promise<ReadE
     settle = resolve;
     fail = reject;
   });
+  // A crash while the consumer still joins rejects this before it is awaited: handled here,
+  // so Node does not end the process on an unhandled rejection; the await below rethrows it.
+  ended.catch(() => {});
   const finish = (how: ReadEnd) => {
     finished = true;
     settle(how);

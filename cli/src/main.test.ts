@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import kafkajs from 'kafkajs';
 import type { RegisterCommand } from './context.ts';
 import { CliError, ExitCodes } from './exit.ts';
 import { run } from './main.ts';
@@ -149,4 +150,19 @@ test('every command and subcommand of patternflow answers --help with exit 0', a
       command.join(' '),
     );
   }
+});
+
+test('a Kafka client error thrown mid-command maps to its exit code: unavailable is 3', async () => {
+  const io = capture();
+  const code = await run(['probe', 'x'], {
+    io,
+    commands: [
+      probe(async () => {
+        throw new kafkajs.KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:1');
+      }),
+    ],
+    ...quiet,
+  });
+  assert.equal(code, ExitCodes.UNAVAILABLE);
+  assert.match(io.stderr.join('\n'), /Kafka unavailable .*ECONNREFUSED/);
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { kafkaFailure } from '@patternflow/kafka';
 import { Command, CommanderError, Option } from 'commander';
 import { registerDlq } from './commands/dlq.ts';
 import { registerPolicyCommand } from './commands/policy.ts';
@@ -92,7 +93,9 @@ function failureExitCode(error: unknown, io: Io): ExitCode {
     if (error.exitCode === 0) return ExitCodes.OK;
     return ExitCodes.USAGE;
   }
-  const { exitCode, message } = describeFailure(error);
+  // A kafkajs error from any call (not only the first connect) says which Kafka failure it
+  // is, so that an outage mid-command still exits 3 (unavailable), not 1.
+  const { exitCode, message } = describeFailure(kafkaFailure(error) ?? error);
   io.err(`patternflow: ${message}`);
   return exitCode;
 }

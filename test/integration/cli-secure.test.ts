@@ -54,7 +54,7 @@ const schema = {
 };
 
 before(async () => {
-  await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);
+  await ensureTopics(kafka, [{ topic, partitions: 1 }]);
   // Written through the plaintext side of the same broker and registry (one storage: the ids
   // are the same on both registry endpoints), read back through the secure side only.
   const encoder = await createSchemaCodec({ url: stack.registryUrl }).encoderFor(valueSubject(topic), schema);

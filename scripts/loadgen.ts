@@ -4,11 +4,14 @@
  *
  *   PF_LOADGEN_EVENTS (10000)  PF_LOADGEN_RATE (1000/s)  PF_LOADGEN_SEED (1)
  *   PF_LOADGEN_AVRO_PERCENT (40)  PF_TOPIC_NAMESPACE
+ *   PF_LOADGEN_SHIFT: shifted traffic to show drift (docs/models.md, "Semantic observability"),
+ *     e.g. "countries=NG,BR;amountScale=5;attackMix=fraud:10,account_takeover:10"; empty = unshifted
  *   the links as the services read them: PF_KAFKA_BROKERS and PF_KAFKA_SECURITY_PROTOCOL,
  *   PF_KAFKA_SASL_*, PF_KAFKA_SSL_CA_FILE; PF_REGISTRY_URL, PF_REGISTRY_USERNAME,
  *   PF_REGISTRY_PASSWORD(_FILE), PF_REGISTRY_CA_FILE (docs/operations.md, "Secure links")
  */
 import { integer, loadConfig, string } from '@patternflow/config';
+import { parseShift } from '@patternflow/generators';
 import { produceGeneratedEvents } from '@patternflow/harness';
 import { createKafka, verifyKafkaLink } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
@@ -26,6 +29,7 @@ function settings() {
         rate: integer('PF_LOADGEN_RATE', { default: 1_000, min: 1 }),
         seed: integer('PF_LOADGEN_SEED', { default: 1, min: 0 }),
         avroPercent: integer('PF_LOADGEN_AVRO_PERCENT', { default: 40, min: 0, max: 100 }),
+        shift: string('PF_LOADGEN_SHIFT', ''),
       }),
     };
   } catch (error) {
@@ -48,6 +52,7 @@ try {
     seed: config.seed,
     count: config.events,
     avroShare: config.avroPercent / 100,
+    ...(config.shift ? { shift: parseShift(config.shift) } : {}),
     ratePerSecond: config.rate,
     onProgress: (sent) => {
       if (sent % 10_000 === 0) logger.info({ sent }, 'progress');

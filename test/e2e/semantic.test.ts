@@ -74,10 +74,8 @@ async function driftState(source: string) {
   const psi = samples(text, 'pf_feature_psi').filter((s) => s.labels.source === source);
   const fill = samples(text, 'pf_drift_window_fill').find((s) => s.labels.source === source)?.value ?? 0;
   const records = samples(text, 'pf_drift_records_total').find((s) => s.labels.source === source)?.value ?? 0;
-  const worst = psi.reduce((a, b) => (b.value > a.value ? b : a), {
-    labels: { feature: '' },
-    value: 0,
-  } as Sample);
+  const none: Sample = { name: 'pf_feature_psi', labels: { feature: '' }, value: 0 };
+  const worst = psi.reduce((a, b) => (b.value > a.value ? b : a), none);
   return { psi, fill, records, max: worst.value, feature: worst.labels.feature! };
 }
 
@@ -178,6 +176,7 @@ describe('semantic observability', { timeout: 240_000 }, () => {
         () => driftState('payments'),
         (s) => s.records >= normal.sent + shifted,
       );
+      console.log(`# ${shifted} shifted records: max feature PSI ${state.max.toFixed(3)} (${state.feature})`);
       if (state.max > threshold && state.fill >= 1) firedAfter = shifted;
     }
     assert.ok(

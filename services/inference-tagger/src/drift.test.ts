@@ -55,6 +55,8 @@ describe('drift monitor', () => {
     for (let i = 0; i < 20; i++) drift.observe('s', model, row(9), 'b');
     snap = drift.snapshot('s')!;
     assert.equal(snap.records, 30, 'the window keeps its size');
+    drift.observe('s', model, row(9), 'b');
+    assert.equal(drift.snapshot('s')!.records, 21, 'a bucket leaves when the next record needs its place');
     // The window now holds old records 20..29 and the 20 new ones, counted here independently.
     const counts = [0, 0, 0];
     for (let i = 20; i < 30; i++) counts[i % 3]!++;
@@ -63,10 +65,11 @@ describe('drift monitor', () => {
     assert.ok(snap.features.x! > 0.25, `x PSI ${snap.features.x} after the shift`);
 
     const text = await registry.metrics();
-    assert.match(text, /pf_feature_psi\{source="s",model="m",feature="x"\} 0\.\d+/);
+    // Fill stays 1 while the window slides (it holds 21..30 records from now on).
+    assert.match(text, /pf_feature_psi\{source="s",model="m",feature="x"\} \d+\.\d+/);
     assert.match(text, /pf_label_psi\{source="s",model="m"\} \d/);
     assert.match(text, /pf_drift_window_fill\{source="s",model="m"\} 1/);
-    assert.match(text, /pf_drift_records_total\{source="s",model="m"\} 50/);
+    assert.match(text, /pf_drift_records_total\{source="s",model="m"\} 51/);
     assert.doesNotMatch(text, /feature="hour"/);
   });
 

@@ -59,7 +59,10 @@ interface Window {
   ring: Uint32Array[][];
   bucketFill: Uint32Array;
   current: number;
+  /** Records in the window now: between windowRecords − bucket + 1 and windowRecords once it slides. */
   records: number;
+  /** Records counted since the window opened (its fill is min(1, seen / windowRecords)). */
+  seen: number;
 }
 
 export interface DriftMonitor {
@@ -127,6 +130,7 @@ export function createDriftMonitor(registry: Registry, options: DriftOptions): D
       bucketFill: new Uint32Array(buckets),
       current: 0,
       records: 0,
+      seen: 0,
     };
   };
 
@@ -169,13 +173,13 @@ export function createDriftMonitor(registry: Registry, options: DriftOptions): D
   });
   new Gauge({
     name: 'pf_drift_window_fill',
-    help: 'Records in the drift window / its size (PSI of a window that is not full is noisier)',
+    help: 'Records counted into the drift window / its size, at most 1 (PSI of a window that has not filled yet is noisier)',
     labelNames: ['source', 'model'],
     registers: [registry],
     collect() {
       this.reset();
       forEachWindow((source, w) => {
-        this.set({ source, model: w.model.name }, w.records / windowRecords);
+        this.set({ source, model: w.model.name }, Math.min(1, w.seen / windowRecords));
       });
     },
   });
@@ -218,6 +222,7 @@ export function createDriftMonitor(registry: Registry, options: DriftOptions): D
       }
       w.bucketFill[w.current]!++;
       w.records++;
+      w.seen++;
       observed.inc({ source, model: model.name });
     },
     snapshot(source) {

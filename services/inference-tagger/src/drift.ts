@@ -63,6 +63,8 @@ interface Window {
   records: number;
   /** Records counted since the window opened (its fill is min(1, seen / windowRecords)). */
   seen: number;
+  /** The all-time count of its (source, model), for pf_drift_records_total. */
+  counted: { records: number };
 }
 
 export interface DriftMonitor {
@@ -131,14 +133,22 @@ export function createDriftMonitor(registry: Registry, options: DriftOptions): D
       current: 0,
       records: 0,
       seen: 0,
+      counted: { records: 0 },
     };
   };
 
-  const observed = new Counter({
+  // Plain numbers on the hot path; the counter reads them at scrape (a labelled inc per
+  // record costs as much as the binning itself).
+  const counted = new Map<string, { source: string; model: string; records: number }>();
+  new Counter({
     name: 'pf_drift_records_total',
     help: 'Tagged records counted into the drift window, by source and model',
     labelNames: ['source', 'model'],
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of counted.values()) this.inc({ source: c.source, model: c.model }, c.records);
+    },
   });
   const forEachWindow = (set: (source: string, w: Window) => void) => {
     for (const [source, w] of windows) set(source, w);
@@ -191,6 +201,9 @@ export function createDriftMonitor(registry: Registry, options: DriftOptions): D
       if (!w || w.model.name !== model.name || w.model.version !== model.version) {
         w = open(model);
         windows.set(source, w);
+        const key = `${source}\u0000${model.name}`;
+        if (!counted.has(key)) counted.set(key, { source, model: model.name, records: 0 });
+        w.counted = counted.get(key)!;
       }
       if (w.bucketFill[w.current] === bucketRecords) {
         // Slide: the oldest bucket leaves the totals and is reused.
@@ -223,7 +236,7 @@ export function createDriftMonitor(registry: Registry, options: DriftOptions): D
       w.bucketFill[w.current]!++;
       w.records++;
       w.seen++;
-      observed.inc({ source, model: model.name });
+      w.counted.records++;
     },
     snapshot(source) {
       const w = windows.get(source);

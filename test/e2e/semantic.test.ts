@@ -74,9 +74,10 @@ async function driftState(source: string) {
   const psi = samples(text, 'pf_feature_psi').filter((s) => s.labels.source === source);
   const fill = samples(text, 'pf_drift_window_fill').find((s) => s.labels.source === source)?.value ?? 0;
   const records = samples(text, 'pf_drift_records_total').find((s) => s.labels.source === source)?.value ?? 0;
+  const label = samples(text, 'pf_label_psi').find((s) => s.labels.source === source)?.value ?? 0;
   const none: Sample = { name: 'pf_feature_psi', labels: { feature: '' }, value: 0 };
   const worst = psi.reduce((a, b) => (b.value > a.value ? b : a), none);
-  return { psi, fill, records, max: worst.value, feature: worst.labels.feature! };
+  return { psi, fill, records, label, max: worst.value, feature: worst.labels.feature! };
 }
 
 async function waitFor<T>(
@@ -150,20 +151,31 @@ describe('semantic observability', { timeout: 240_000 }, () => {
 
   test('the drift alarm stays silent on normal traffic and fires on shifted traffic', async () => {
     const threshold = ruleThreshold('PatternflowFeatureDrift', 'pf_feature_psi');
-    // Normal traffic: more than a window of payments, unshifted.
-    const normal = await load(101, WINDOW + 300, { sources: ['payments'] });
-    let state = await waitFor(
-      'the tagger counted the normal records',
-      () => driftState('payments'),
-      (s) => s.records >= normal.sent,
-    );
-    assert.equal(state.fill, 1, 'the window is full');
-    assert.ok(state.psi.length >= 10, `PSI of every measured feature is exported (${state.psi.length})`);
-    assert.ok(
-      state.psi.every((s) => s.value < threshold),
-      `no feature drifts on normal traffic: ${state.psi.map((s) => `${s.labels.feature}=${s.value.toFixed(3)}`).join(' ')}`,
-    );
-    const quietMax = state.max;
+    const labelThreshold = ruleThreshold('PatternflowPredictionDrift', 'pf_label_psi');
+    // Normal traffic: 1000 unshifted payments, checked every 200 once the window has filled.
+    let normalSent = 0;
+    let quietMax = 0;
+    let state = await driftState('payments');
+    for (let seed = 101; seed < 106; seed++) {
+      normalSent += (await load(seed, 200, { sources: ['payments'] })).sent;
+      state = await waitFor(
+        'the tagger counted the normal records',
+        () => driftState('payments'),
+        (s) => s.records >= normalSent,
+      );
+      if (state.fill < 1) continue;
+      assert.ok(state.psi.length >= 10, `PSI of every measured feature is exported (${state.psi.length})`);
+      assert.ok(
+        state.psi.every((s) => s.value < threshold),
+        `no feature drifts on normal traffic: ${state.psi.map((s) => `${s.labels.feature}=${s.value.toFixed(3)}`).join(' ')}`,
+      );
+      assert.ok(
+        state.label < labelThreshold,
+        `the label mix does not drift on normal traffic: ${state.label}`,
+      );
+      quietMax = Math.max(quietMax, state.max);
+    }
+    assert.equal(state.fill, 1, 'the window filled');
 
     // Shifted traffic, 20 records at a time, until the condition holds.
     let shifted = 0;
@@ -174,7 +186,7 @@ describe('semantic observability', { timeout: 240_000 }, () => {
       state = await waitFor(
         'the tagger counted the shifted records',
         () => driftState('payments'),
-        (s) => s.records >= normal.sent + shifted,
+        (s) => s.records >= normalSent + shifted,
       );
       console.log(`# ${shifted} shifted records: max feature PSI ${state.max.toFixed(3)} (${state.feature})`);
       if (state.max > threshold && state.fill >= 1) firedAfter = shifted;

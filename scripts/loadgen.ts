@@ -21,23 +21,23 @@ import { linksFromEnv } from '@patternflow/service';
 /** The links and the load settings, or one fatal line naming every bad variable and exit 1. */
 function settings() {
   try {
-    return {
-      links: linksFromEnv(),
-      config: loadConfig({
-        namespace: string('PF_TOPIC_NAMESPACE', ''),
-        events: integer('PF_LOADGEN_EVENTS', { default: 10_000, min: 1 }),
-        rate: integer('PF_LOADGEN_RATE', { default: 1_000, min: 1 }),
-        seed: integer('PF_LOADGEN_SEED', { default: 1, min: 0 }),
-        avroPercent: integer('PF_LOADGEN_AVRO_PERCENT', { default: 40, min: 0, max: 100 }),
-        shift: string('PF_LOADGEN_SHIFT', ''),
-      }),
-    };
+    const config = loadConfig({
+      namespace: string('PF_TOPIC_NAMESPACE', ''),
+      events: integer('PF_LOADGEN_EVENTS', { default: 10_000, min: 1 }),
+      rate: integer('PF_LOADGEN_RATE', { default: 1_000, min: 1 }),
+      seed: integer('PF_LOADGEN_SEED', { default: 1, min: 0 }),
+      avroPercent: integer('PF_LOADGEN_AVRO_PERCENT', { default: 40, min: 0, max: 100 }),
+      shift: string('PF_LOADGEN_SHIFT', ''),
+    });
+    // A bad shift is a configuration error, reported before anything connects.
+    const shift = config.shift ? parseShift(config.shift) : undefined;
+    return { links: linksFromEnv(), config, shift };
   } catch (error) {
     createLogger({ service: 'loadgen' }).fatal({ err: error }, 'invalid configuration');
     process.exit(1);
   }
 }
-const { links, config } = settings();
+const { links, config, shift } = settings();
 const logger = createLogger({ service: 'loadgen', secrets: links.secrets });
 const kafka = { ...links.kafka, clientId: 'patternflow-loadgen', logger };
 
@@ -52,7 +52,7 @@ try {
     seed: config.seed,
     count: config.events,
     avroShare: config.avroPercent / 100,
-    ...(config.shift ? { shift: parseShift(config.shift) } : {}),
+    ...(shift ? { shift } : {}),
     ratePerSecond: config.rate,
     onProgress: (sent) => {
       if (sent % 10_000 === 0) logger.info({ sent }, 'progress');

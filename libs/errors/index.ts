@@ -46,6 +46,8 @@ const CODE_TABLE = {
    * `regions:` forbids it. The validator proves this cannot happen; this is the run-time net.
    */
   REGION_FORBIDDEN: { code: 'PF_REGION_FORBIDDEN', disposition: 'dead-letter' },
+  /** A patterns.feedback message that is not {id, label, source?, at?} with the right types and sizes. */
+  FEEDBACK_INVALID: { code: 'PF_FEEDBACK_INVALID', disposition: 'dead-letter' },
 
   // a dependency is unavailable: retried with backoff until it answers
   REGISTRY_UNAVAILABLE: { code: 'PF_REGISTRY_UNAVAILABLE', disposition: 'retry' },

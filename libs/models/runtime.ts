@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { Histogram, type Registry } from 'prom-client';
 import { decideLabel } from './decision.ts';
 import type { ModelManifest } from './manifest.ts';
+import type { ModelReference } from './reference.ts';
 import {
   chooseServingVersions,
   listModelVersions,
@@ -44,6 +45,8 @@ export interface ModelInfo {
   /** Absolute path of the verified model.onnx. */
   file: string;
   sizeBytes: number;
+  /** The manifest's training reference for drift (bins per feature, predicted label shares), when it has one. */
+  reference?: ModelReference;
 }
 
 export interface ModelRuntimeOptions {
@@ -206,6 +209,7 @@ export async function loadModelVersion(
       sha256: manifest.sha256,
       file,
       sizeBytes: bytes.length,
+      ...(manifest.reference ? { reference: manifest.reference as ModelReference } : {}),
     }),
   };
 }

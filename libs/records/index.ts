@@ -24,6 +24,8 @@ export const Topics = {
   controlPolicy: 'patterns.control.policy',
   /** Append-only, kept forever: who changed what in the running pipeline (policy applies, model promotions). */
   audit: 'patterns.audit',
+  /** Ground truth from downstream teams: JSON {id, label, source?, at?} (docs/models.md, "Semantic observability"). */
+  feedback: 'patterns.feedback',
 } as const;
 
 export const ingestTopic = (source: string): string => `${Topics.ingestPrefix}${source}`;
@@ -38,6 +40,7 @@ export interface TopicNames {
   readonly dlqRedrives: string;
   readonly controlPolicy: string;
   readonly audit: string;
+  readonly feedback: string;
   ingest(source: string): string;
   routed(lane: string): string;
   /** The source of an ingest topic name, or undefined when it is not one. */
@@ -61,6 +64,7 @@ export function topicNames(namespace = ''): TopicNames {
     dlqRedrives: `${prefix}${Topics.dlqRedrives}`,
     controlPolicy: `${prefix}${Topics.controlPolicy}`,
     audit: `${prefix}${Topics.audit}`,
+    feedback: `${prefix}${Topics.feedback}`,
     ingest: (source: string) => `${ingestPrefix}${source}`,
     routed: (lane: string) => `${prefix}${Topics.routedPrefix}${lane}`,
     sourceOf: (topic: string) =>

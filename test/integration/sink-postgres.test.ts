@@ -6,6 +6,12 @@ import { type ErrorCode, ErrorCodes, PipelineError } from '@patternflow/errors';
 import { stack } from '@patternflow/harness';
 import type { RoutedPattern } from '@patternflow/records';
 import pg from 'pg';
+import { Registry } from 'prom-client';
+import {
+  createFeedbackCounter,
+  createFeedbackHandler,
+  createFeedbackQuality,
+} from '../../services/sink/src/feedback.ts';
 import { createPostgresWriter } from '../../services/sink/src/postgres-writer.ts';
 
 function routed(
@@ -111,7 +117,7 @@ describe('postgres writer', () => {
     const applied = await pool.query('SELECT name FROM schema_migrations ORDER BY name');
     assert.deepEqual(
       applied.rows.map((r) => r.name),
-      ['001_patterns:patterns', '002_cold_files', '003_model_sha256:patterns'],
+      ['001_patterns:patterns', '002_cold_files', '003_model_sha256:patterns', '004_feedback:patterns'],
     );
   });
 
@@ -276,5 +282,83 @@ describe('postgres writer', () => {
       () => createPostgresWriter({ pool: {} as pg.Pool, table: 'patterns; DROP TABLE x' }),
       (e: unknown) => e instanceof PipelineError && e.code === ErrorCodes.CONFIG_INVALID,
     );
+  });
+});
+
+describe('feedback store', () => {
+  const message = (id: string, label: string, offset: number) => ({
+    topic: 'patterns.feedback',
+    partition: 0,
+    offset: String(offset),
+    timestamp: 0,
+    key: null,
+    value: Buffer.from(JSON.stringify({ id, label })),
+    headers: {},
+  });
+
+  test('feedback before its prediction joins once the row exists; a later truth replaces one; P/R/F1 by SQL', async (t) => {
+    const { pool } = await schemaPool(t);
+    const writer = createPostgresWriter({ pool });
+    await writer.migrate();
+    const registry = new Registry();
+    const handler = createFeedbackHandler({ pool, received: createFeedbackCounter(registry) });
+    const quality = createFeedbackQuality({ pool, registry, window: { pairs: 1000, hours: 1 } });
+
+    // Truth for f-0..f-3 before any prediction is stored; f-1's truth is corrected later.
+    await handler([message('f-0', 'fraud', 0), message('f-1', 'fraud', 1), message('f-2', 'legit', 2)]);
+    await handler([message('f-1', 'legit', 3), message('f-3', 'fraud', 4), message('nobody', 'fraud', 5)]);
+    let state = await quality.refresh();
+    assert.deepEqual([state.joined, state.received, state.classes.length], [0, 5, 0]);
+
+    // Predictions (all labelled legit by payments-gbt 1.2.0): f-0 fraud→legit (fn), f-1 legit (tp),
+    // f-2 legit (tp), f-3 fraud→legit (fn).
+    await writer.writeBatch(['f-0', 'f-1', 'f-2', 'f-3'].map((id) => routed(id)));
+    state = await quality.refresh();
+    assert.deepEqual([state.joined, state.received], [4, 5]);
+    const byClass = Object.fromEntries(state.classes.map((c) => [c.class, c]));
+    assert.deepEqual(
+      { tp: byClass.legit!.tp, fp: byClass.legit!.fp, fn: byClass.legit!.fn },
+      { tp: 2, fp: 2, fn: 0 },
+    );
+    assert.equal(byClass.legit!.precision, 0.5);
+    assert.equal(byClass.legit!.recall, 1);
+    assert.deepEqual(
+      { tp: byClass.fraud!.tp, fp: byClass.fraud!.fp, fn: byClass.fraud!.fn },
+      { tp: 0, fp: 0, fn: 2 },
+    );
+    assert.equal(byClass.fraud!.precision, undefined, 'never predicted: no precision');
+    assert.equal(byClass.fraud!.recall, 0);
+
+    const view = await pool.query(
+      'SELECT id, true_label, predicted_label, model_name, model_version FROM pattern_feedback_joined ORDER BY id',
+    );
+    assert.deepEqual(
+      view.rows.map((r) => [r.id, r.true_label, r.predicted_label, r.model_name, r.model_version]),
+      [
+        ['f-0', 'fraud', 'legit', 'payments-gbt', '1.2.0'],
+        ['f-1', 'legit', 'legit', 'payments-gbt', '1.2.0'],
+        ['f-2', 'legit', 'legit', 'payments-gbt', '1.2.0'],
+        ['f-3', 'fraud', 'legit', 'payments-gbt', '1.2.0'],
+      ],
+    );
+    const text = await registry.metrics();
+    assert.match(text, /pf_feedback_precision\{model="payments-gbt",version="1.2.0",class="legit"\} 0.5/);
+    assert.match(text, /pf_feedback_unmatched 1/);
+  });
+
+  test('the window keeps the latest pairs per model version', async (t) => {
+    const { pool } = await schemaPool(t);
+    const writer = createPostgresWriter({ pool });
+    await writer.migrate();
+    await writer.writeBatch(['w-0', 'w-1', 'w-2'].map((id) => routed(id)));
+    const registry = new Registry();
+    const handler = createFeedbackHandler({ pool, received: createFeedbackCounter(registry) });
+    // w-0 (the oldest) disagrees; the two latest agree.
+    await handler([message('w-0', 'fraud', 0)]);
+    await handler([message('w-1', 'legit', 1)]);
+    await handler([message('w-2', 'legit', 2)]);
+    const quality = createFeedbackQuality({ pool, registry, window: { pairs: 2, hours: 1 } });
+    const legit = (await quality.refresh()).classes.find((c) => c.class === 'legit')!;
+    assert.deepEqual([legit.tp, legit.fp, legit.precision], [2, 0, 1]);
   });
 });

@@ -12,8 +12,10 @@ import type { LabelledEvent, SourceGenerator } from './contract.ts';
 import { netflowGenerator } from './netflow.ts';
 import { paymentsGenerator } from './payments.ts';
 import { deriveSeed, Rng } from './prng.ts';
+import { type DistributionShift, shiftEvent, shiftProblem } from './shift.ts';
 
 export type { GeneratorOptions, LabelledEvent, SourceGenerator } from './contract.ts';
+export { type DistributionShift, parseShift } from './shift.ts';
 
 /** One generator per source, in the order of @patternflow/sources' sourceNames(). */
 const GENERATORS: readonly SourceGenerator[] = [paymentsGenerator, authGenerator, netflowGenerator];
@@ -39,6 +41,8 @@ export interface GenerateOptions {
   sources?: readonly string[];
   startTime?: number;
   meanGapMs?: number;
+  /** Moves the events (shift.ts): new countries, scaled amounts, another class mix. */
+  shift?: DistributionShift;
 }
 
 /**
@@ -63,9 +67,23 @@ export function* generateEvents(options: GenerateOptions): Generator<LabelledEve
       meanGapMs: options.meanGapMs ?? DEFAULT_MEAN_GAP_MS,
     });
   });
+  const shift = options.shift;
+  const problem = shift && shiftProblem(shift);
+  if (problem) throw new PipelineError(ErrorCodes.CONFIG_INVALID, `generateEvents: ${problem}`);
+  const shifted = streams.map((next, k) => {
+    if (!shift) return next;
+    // The shift's own stream per source: the events underneath are the unshifted ones.
+    const rng = new Rng(deriveSeed(options.seed, `${names[k]}#shift`));
+    return () => {
+      for (;;) {
+        const event = shiftEvent(next(), shift, rng);
+        if (event) return event;
+      }
+    };
+  });
   const mix = new Rng(deriveSeed(options.seed, '#mix'));
   for (let i = 0; i < options.count; i++) {
-    const next = streams.length === 1 ? streams[0]! : streams[Math.floor(mix.next() * streams.length)]!;
+    const next = shifted.length === 1 ? shifted[0]! : shifted[Math.floor(mix.next() * shifted.length)]!;
     yield next();
   }
 }

@@ -1,5 +1,5 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { generateEvents } from '@patternflow/generators';
+import { type DistributionShift, generateEvents } from '@patternflow/generators';
 import { type TopicNames, valueSubject } from '@patternflow/records';
 import { confluentRegistryArgs, type RegistryLink } from '@patternflow/registry';
 import { getSourceAdapter } from '@patternflow/sources';
@@ -14,6 +14,10 @@ export interface LoadOptions {
   seed: number;
   count: number;
   sources?: string[];
+  /** Shifted traffic (tools/generators shift.ts), to make drift. */
+  shift?: DistributionShift;
+  /** Event time of the first event (default the generators' 2025-03-03). */
+  startTime?: number;
   /** Share of events sent as Confluent-framed Avro (the rest as JSON), 0..1. */
   avroShare?: number;
   /** Offered rate in events/s; unlimited when absent. */
@@ -25,6 +29,8 @@ export interface LoadOptions {
 
 export interface LoadResult {
   ids: string[];
+  /** The ground-truth label of each id (same order): what a feedback producer would learn later. */
+  labels: string[];
   sent: number;
   avro: number;
   json: number;
@@ -46,7 +52,7 @@ export async function produceGeneratedEvents(options: LoadOptions): Promise<Load
   const schemaIds = new Map<string, number>();
   const producer = options.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
   await producer.connect();
-  const result: LoadResult = { ids: [], sent: 0, avro: 0, json: 0, bySource: {}, elapsedMs: 0 };
+  const result: LoadResult = { ids: [], labels: [], sent: 0, avro: 0, json: 0, bySource: {}, elapsedMs: 0 };
   const started = Date.now();
   const pending = new Map<string, Message[]>();
   const flush = async () => {
@@ -56,14 +62,17 @@ export async function produceGeneratedEvents(options: LoadOptions): Promise<Load
   };
   try {
     let i = 0;
-    for (const { source, event } of generateEvents({
+    for (const { source, event, label } of generateEvents({
       seed: options.seed,
       count: options.count,
       ...(options.sources ? { sources: options.sources } : {}),
+      ...(options.shift ? { shift: options.shift } : {}),
+      ...(options.startTime !== undefined ? { startTime: options.startTime } : {}),
     })) {
       const adapter = getSourceAdapter(source)!;
       const topic = options.topics.ingest(source);
       result.ids.push(adapter.normalize(event).id);
+      result.labels.push(label);
       // Every k-th event goes as Avro: deterministic, and mixed within every source.
       const asAvro = Math.floor((i + 1) * avroShare) > Math.floor(i * avroShare);
       let value: Buffer;

@@ -79,8 +79,10 @@ test('records get the model label, scores and version; bad features and missing 
     },
     hasModel: (key) => key === 'payments' || key === 'legacy',
     inference,
+    observe: (source, prediction, row) => observed.push([source, prediction.label, [...row.values]]),
     now: () => 42,
   });
+  const observed: [string, string, number[]][] = [];
   const result = await handler([
     inbound('a:payments', 0),
     inbound('nan:payments', 1),
@@ -118,6 +120,14 @@ test('records get the model label, scores and version; bad features and missing 
   });
   const trace = parseTraceparent(result.messages[0]!.headers.traceparent);
   assert.equal(trace?.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', 'the trace continues');
+  assert.deepEqual(
+    observed,
+    [
+      ['payments', 'fraud', [1, 2]],
+      ['legacy', 'fraud', [1, 2]],
+    ],
+    'the drift monitor sees each labelled record with its features, not the dead-lettered ones',
+  );
 });
 
 test('a row the runtime refuses is dead-lettered with the runtime error', async () => {

@@ -1,6 +1,6 @@
 import { ErrorCodes, PipelineError, recordFailure } from '@patternflow/errors';
 import type { DeadLetter, InboundRecord, OutboundMessage, StageHandler } from '@patternflow/kafka';
-import type { PredictionOutcome } from '@patternflow/models';
+import type { Prediction, PredictionOutcome } from '@patternflow/models';
 import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
 import type { Inference, NormalizedPattern, TaggedPattern } from '@patternflow/records';
 import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
@@ -37,6 +37,8 @@ export function createTagHandler(deps: {
   extractFeatures: (record: NormalizedPattern) => FeatureRow;
   hasModel: (modelKey: string) => boolean;
   inference: MicroBatcher<FeatureRow, PredictionOutcome>;
+  /** Sees every labelled record (the drift monitor, drift.ts). */
+  observe?: (source: string, prediction: Prediction, row: FeatureRow) => void;
   now?: () => number;
 }): StageHandler {
   const now = deps.now ?? Date.now;
@@ -73,6 +75,7 @@ export function createTagHandler(deps: {
         continue;
       }
       const { prediction } = outcome;
+      deps.observe?.(value.source, prediction, rows[i]!);
       const inference: Inference = {
         label: prediction.label,
         score: prediction.score,

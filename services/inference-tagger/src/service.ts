@@ -1,4 +1,4 @@
-import { integer } from '@patternflow/config';
+import { integer, list } from '@patternflow/config';
 import {
   DEV_PUBLIC_KEY_PATH,
   isDevPublicKey,
@@ -13,6 +13,7 @@ import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
 import { defineStageService, registryLinkOf } from '@patternflow/service';
 import { extractFeatures } from '@patternflow/sources';
+import { createDriftMonitor, type DriftModel, referenceProblem } from './drift.ts';
 import { createTagHandler, type FeatureRow, featureViewSchema } from './handler.ts';
 import { predictByModel } from './inference.ts';
 import { createMicroBatcher } from './micro-batcher.ts';
@@ -25,7 +26,19 @@ export const tagger = defineStageService({
     inferenceMaxBatch: integer('PF_INFERENCE_MAX_BATCH', { default: 512, min: 1, max: 8192 }),
     inferenceLingerMs: integer('PF_INFERENCE_LINGER_MS', { default: 5, min: 0, max: 1000 }),
     intraOpThreads: integer('PF_INFERENCE_THREADS', { default: 1, min: 1, max: 64 }),
+    // Drift (docs/models.md, "Semantic observability"): the last N records per source, in
+    // ring buckets, against the manifest's reference.
+    driftWindowRecords: integer('PF_DRIFT_WINDOW_RECORDS', { default: 2000, min: 10, max: 1_000_000 }),
+    driftBuckets: integer('PF_DRIFT_BUCKETS', { default: 20, min: 1, max: 1000 }),
+    // A window of records covers hours, not a day: time of day would always "drift".
+    driftIgnoreFeatures: list('PF_DRIFT_IGNORE_FEATURES', ['local_hour']),
   },
+  checks: [
+    (c) =>
+      c.driftWindowRecords % c.driftBuckets === 0
+        ? undefined
+        : `PF_DRIFT_WINDOW_RECORDS (${c.driftWindowRecords}) must be a multiple of PF_DRIFT_BUCKETS (${c.driftBuckets})`,
+  ],
   async build(config, { logger, metrics }) {
     const topics = topicNames(config.topicNamespace);
     const publicKey = readPublicKey(config.modelPublicKey);
@@ -68,6 +81,24 @@ export const tagger = defineStageService({
       },
       'models loaded',
     );
+    // Every loaded version's drift reference, by name@version (a prediction names its version).
+    const driftModels = new Map<string, DriftModel>();
+    for (const model of runtime.models) {
+      const problem = referenceProblem(model);
+      if (problem) {
+        logger.warn(
+          { model: model.name, version: model.version, reason: problem },
+          'no drift metrics for this model',
+        );
+        continue;
+      }
+      driftModels.set(`${model.name}@${model.version}`, { ...model, reference: model.reference! });
+    }
+    const drift = createDriftMonitor(metrics.registry, {
+      windowRecords: config.driftWindowRecords,
+      buckets: config.driftBuckets,
+      ignoreFeatures: config.driftIgnoreFeatures,
+    });
     try {
       const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
         maxSize: config.inferenceMaxBatch,
@@ -96,6 +127,10 @@ export const tagger = defineStageService({
           extractFeatures,
           hasModel: (modelKey) => runtime.hasModel(modelKey),
           inference,
+          observe: (source, prediction, row) => {
+            const model = driftModels.get(`${prediction.modelName}@${prediction.modelVersion}`);
+            if (model) drift.observe(source, model, row.values, prediction.label);
+          },
         }),
         close: () => runtime.close(),
       };

@@ -6,7 +6,8 @@ import { fromPostgres } from './sink-errors.ts';
 /**
  * The sink's connection pool, with its schema created. One connection per partition in
  * flight (batches of different partitions write concurrently), plus one for reconcile and
- * the admin queries.
+ * the admin queries, plus one for the periodic feedback query (feedback.ts), so it never
+ * makes a batch wait for a connection.
  */
 export async function openDatabase(options: {
   /** The connection string and its TLS settings (postgresPoolOptions of libs/service). */
@@ -17,7 +18,7 @@ export async function openDatabase(options: {
 }): Promise<pg.Pool> {
   const pool = new pg.Pool({
     ...options.connection,
-    max: options.partitionsInFlight + 1,
+    max: options.partitionsInFlight + 2,
     options: `-c search_path=${options.schema}`,
     // pg_stat_activity (and pg_stat_ssl) then tell which sink, and which schema, a connection serves.
     application_name: `patternflow-sink/${options.schema}`,

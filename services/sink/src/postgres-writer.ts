@@ -178,6 +178,7 @@ export function createPostgresWriter({ pool, table = 'patterns' }: PostgresWrite
       { name: `001_patterns:${table}`, file: '001_patterns.sql' },
       { name: '002_cold_files', file: '002_cold_files.sql' },
       { name: `003_model_sha256:${table}`, file: '003_model_sha256.sql' },
+      { name: `004_feedback:${table}`, file: '004_feedback.sql' },
     ];
     await inTransaction(pool, 'migrate', async (query) => {
       await query('SELECT pg_advisory_xact_lock(hashtext($1))', [MIGRATE_LOCK_KEY]);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { list, removed, string } from '@patternflow/config';
+import { integer, list, removed, string } from '@patternflow/config';
 import { readPolicyInForce } from '@patternflow/control';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import { coldLanesOf } from '@patternflow/policy';
@@ -16,6 +16,7 @@ import {
 } from '@patternflow/service';
 import { createSinkStore } from './cold-storage.ts';
 import { openDatabase, SQL_IDENTIFIER } from './database.ts';
+import { createFeedbackCounter, createFeedbackHandler, createFeedbackQuality } from './feedback.ts';
 import { createSinkHandler } from './handler.ts';
 import { createSinkMetrics } from './metrics.ts';
 
@@ -32,6 +33,11 @@ export const sink = defineStageService({
     coldDir: string('PF_COLD_DIR', new URL('../../../.data/cold', import.meta.url).pathname),
     coldLanes: list('PF_COLD_LANES', ['bulk']),
     instanceId: string('PF_SINK_INSTANCE_ID', 'sink'),
+    // Ground truth feedback (docs/models.md, "Semantic observability"): precision, recall and
+    // F1 over the latest pairs per model version, within the last hours, recomputed this often.
+    feedbackWindowPairs: integer('PF_FEEDBACK_WINDOW_PAIRS', { default: 1000, min: 1, max: 10_000_000 }),
+    feedbackWindowHours: integer('PF_FEEDBACK_WINDOW_HOURS', { default: 24, min: 1, max: 24 * 366 }),
+    feedbackRefreshMs: integer('PF_FEEDBACK_REFRESH_MS', { default: 15_000, min: 200, max: 3_600_000 }),
     lanesRetired: removed(
       'PF_LANES',
       'is no longer read: the sink consumes the lanes declared by the routing policy (PF_POLICY_FILE)',
@@ -95,16 +101,56 @@ export const sink = defineStageService({
       const reconciled = await store.reconcile();
       logger.info({ ...reconciled, coldDir: config.coldDir }, 'cold storage reconciled');
       const codec = createSchemaCodec(registryLinkOf(config));
+      const routedHandler = createSinkHandler({
+        decoder: codec.decoderFor(loadSchema('routed')),
+        store,
+        ...createSinkMetrics(metrics.registry),
+      });
+      // The feedback is a second input of the same consumer: the sink owns PostgreSQL, and a
+      // chunk is one partition, so each chunk goes to one of the two handlers.
+      const feedbackHandler = createFeedbackHandler({
+        pool,
+        received: createFeedbackCounter(metrics.registry),
+      });
+      const quality = createFeedbackQuality({
+        pool,
+        registry: metrics.registry,
+        window: { pairs: config.feedbackWindowPairs, hours: config.feedbackWindowHours },
+      });
+      let refreshing = false;
+      const refresh = async () => {
+        if (refreshing) return;
+        refreshing = true;
+        try {
+          await quality.refresh();
+        } catch (error) {
+          logger.warn({ err: error }, 'feedback precision/recall not refreshed');
+        } finally {
+          refreshing = false;
+        }
+      };
+      const timer = setInterval(refresh, config.feedbackRefreshMs);
+      timer.unref();
+      void refresh();
       return {
-        inputTopics: policy.lanes.map((lane) => topics.routed(lane)),
+        inputTopics: [...policy.lanes.map((lane) => topics.routed(lane)), topics.feedback],
         outputTopics: [],
         dlqTopic: topics.dlq,
-        handler: createSinkHandler({
-          decoder: codec.decoderFor(loadSchema('routed')),
-          store,
-          ...createSinkMetrics(metrics.registry),
-        }),
-        close: () => pool.end(),
+        handler: async (records) => {
+          const feedback = records.filter((r) => r.topic === topics.feedback);
+          if (feedback.length === 0) return routedHandler(records);
+          if (feedback.length === records.length) return feedbackHandler(records);
+          const routed = records.filter((r) => r.topic !== topics.feedback);
+          const [a, b] = [await routedHandler(routed), await feedbackHandler(feedback)];
+          return {
+            messages: [...a.messages, ...b.messages],
+            deadLetters: [...a.deadLetters, ...b.deadLetters],
+          };
+        },
+        close: async () => {
+          clearInterval(timer);
+          await pool.end();
+        },
       };
     } catch (error) {
       await pool.end().catch(() => {});

@@ -17,6 +17,8 @@ export const Topics = {
   skipped: 'patterns.skipped',
   /** Compacted: the routing policy in force (key `policy`) and each router replica's acknowledgement. */
   controlPolicy: 'patterns.control.policy',
+  /** Compacted: the model deployment of each source (serving version, candidate) and each tagger replica's acknowledgement. */
+  controlModels: 'patterns.control.models',
   /** Append-only, kept forever: who changed what in the running pipeline (policy applies, model promotions). */
   audit: 'patterns.audit',
 } as const;
@@ -31,6 +33,7 @@ export interface TopicNames {
   readonly dlq: string;
   readonly skipped: string;
   readonly controlPolicy: string;
+  readonly controlModels: string;
   readonly audit: string;
   ingest(source: string): string;
   routed(lane: string): string;
@@ -53,6 +56,7 @@ export function topicNames(namespace = ''): TopicNames {
     dlq: `${prefix}${Topics.dlq}`,
     skipped: `${prefix}${Topics.skipped}`,
     controlPolicy: `${prefix}${Topics.controlPolicy}`,
+    controlModels: `${prefix}${Topics.controlModels}`,
     audit: `${prefix}${Topics.audit}`,
     ingest: (source: string) => `${ingestPrefix}${source}`,
     routed: (lane: string) => `${prefix}${Topics.routedPrefix}${lane}`,
@@ -91,6 +95,17 @@ export interface Inference {
   /** sha256 of the model.onnx that labelled the record ('' in records written before the field existed). */
   model_sha256: string;
   inferred_at: number;
+  /** The shadow candidate's label for the same record, when one ran (null otherwise, and in older records). */
+  shadow?: ShadowInference | null;
+}
+
+/** A shadow candidate's classification: recorded, compared, never routed. */
+export interface ShadowInference {
+  label: string;
+  score: number;
+  model_name: string;
+  model_version: string;
+  model_sha256: string;
 }
 
 export interface TaggedPattern extends NormalizedPattern {

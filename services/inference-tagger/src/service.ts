@@ -1,23 +1,28 @@
 import { integer } from '@patternflow/config';
 import {
+  createVersionPredictor,
   DEV_PUBLIC_KEY_PATH,
   isDevPublicKey,
   keyIdOf,
-  loadModelRuntime,
   modelStoreConfigSpec,
-  type PredictionOutcome,
   parseVersionPins,
   readPublicKey,
 } from '@patternflow/models';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import { defineStageService, registryLinkOf } from '@patternflow/service';
+import { defineStageService, groupIdOf, registryLinkOf } from '@patternflow/service';
 import { extractFeatures } from '@patternflow/sources';
+import { createDeploymentInference, type TaggingOutcome } from './deployments.ts';
 import { createTagHandler, type FeatureRow, featureViewSchema } from './handler.ts';
-import { predictByModel } from './inference.ts';
+import { startLiveModels } from './live-models.ts';
 import { createMicroBatcher } from './micro-batcher.ts';
+import { createModelMetrics } from './model-metrics.ts';
 
-/** Canonical records → the same records with the serving model's label and score, on patterns.tagged. */
+/**
+ * Canonical records → the same records with the label and score of the model deployed for
+ * their source (serving, or a canary's candidate; a shadow candidate's label beside it), on
+ * patterns.tagged. Deployments change without a restart (live-models.ts).
+ */
 export const tagger = defineStageService({
   stage: 'inference-tagger',
   config: {
@@ -26,8 +31,9 @@ export const tagger = defineStageService({
     inferenceLingerMs: integer('PF_INFERENCE_LINGER_MS', { default: 5, min: 0, max: 1000 }),
     intraOpThreads: integer('PF_INFERENCE_THREADS', { default: 1, min: 1, max: 64 }),
   },
-  async build(config, { logger, metrics }) {
+  async build(config, { logger, metrics, kafka }) {
     const topics = topicNames(config.topicNamespace);
+    const modelMetrics = createModelMetrics(metrics.registry);
     const publicKey = readPublicKey(config.modelPublicKey);
     if (isDevPublicKey(publicKey, DEV_PUBLIC_KEY_PATH)) {
       logger.warn(
@@ -36,15 +42,20 @@ export const tagger = defineStageService({
       );
     }
     // The serving version of every source must verify (signature, manifest, sha256) and
-    // load, or the start stops here with that error: a refused version never serves.
-    const runtime = await loadModelRuntime({
+    // load, or the start stops here with that error: a refused version never serves. Which
+    // version serves comes from the models control topic (live-models.ts).
+    const live = await startLiveModels({
+      kafka,
+      topics,
+      groupId: groupIdOf('inference-tagger', config),
       store: config.modelsDir,
       publicKey,
       pins: parseVersionPins(config.modelVersions),
-      registry: metrics.registry,
       intraOpThreads: config.intraOpThreads,
+      logger,
+      metrics: modelMetrics,
     });
-    for (const entry of runtime.store.filter((e) => !e.verified)) {
+    for (const entry of live.store.filter((e) => !e.verified)) {
       logger.warn(
         {
           model: entry.name,
@@ -56,23 +67,19 @@ export const tagger = defineStageService({
       );
     }
     logger.info(
-      {
-        models: runtime.models.map((m) => ({
-          name: m.name,
-          version: m.version,
-          source: m.source,
-          sha256: m.sha256,
-        })),
-        store: config.modelsDir,
-        keyId: keyIdOf(publicKey),
-      },
+      { store: config.modelsDir, keyId: keyIdOf(publicKey), replica: live.replica },
       'models loaded',
     );
     try {
-      const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
+      const label = createDeploymentInference({
+        predictWith: createVersionPredictor({ registry: metrics.registry }),
+        metrics: modelMetrics,
+      });
+      // Each micro-batch takes the deployments in force once: a swap lands between two batches.
+      const inference = createMicroBatcher<FeatureRow, TaggingOutcome>({
         maxSize: config.inferenceMaxBatch,
         lingerMs: config.inferenceLingerMs,
-        run: predictByModel(runtime),
+        run: (rows) => live.withSnapshot((snapshot) => label(snapshot, rows)),
       });
       const codec = createSchemaCodec(registryLinkOf(config));
       const normalizedSchema = loadSchema('normalized');
@@ -94,13 +101,14 @@ export const tagger = defineStageService({
           ),
           taggedTopic: topics.tagged,
           extractFeatures,
-          hasModel: (modelKey) => runtime.hasModel(modelKey),
+          hasModel: (modelKey) => live.hasModel(modelKey),
           inference,
         }),
-        close: () => runtime.close(),
+        failed: live.failed,
+        close: () => live.stop(),
       };
     } catch (error) {
-      await runtime.close();
+      await live.stop();
       throw error;
     }
   },

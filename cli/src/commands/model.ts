@@ -20,6 +20,7 @@ import {
 import type { CommandContext, RegisterCommand } from '../context.ts';
 import { type ExitCode, ExitCodes } from '../exit.ts';
 import { type Column, formatTable, printJson } from '../output.ts';
+import { registerModelDeployCommands } from './model-deploy.ts';
 
 interface ListOptions {
   store?: string;
@@ -107,7 +108,9 @@ async function list(context: CommandContext, options: ListOptions): Promise<Exit
 export const registerModelCommand: RegisterCommand = (program, context) => {
   const model = program
     .command('model')
-    .description('the signed model store: versions, their signatures, and which version serves each source');
+    .description(
+      'the signed model store and its deployments: versions, signatures, which version serves each source, shadow and canary candidates, promotion and rollback',
+    );
   model
     .command('list')
     .description(
@@ -119,4 +122,5 @@ export const registerModelCommand: RegisterCommand = (program, context) => {
       "the trusted Ed25519 public key (default: $PF_MODEL_PUBLIC_KEY, else the repo's DEV key)",
     )
     .action(context.action((options: ListOptions) => list(context, options)));
+  registerModelDeployCommands(model, context);
 };

@@ -56,6 +56,8 @@ export interface LiveModels {
   /** Runs `work` on the deployments in force now; a swap waits for it before releasing what it used. */
   withSnapshot<T>(work: (snapshot: DeploymentSnapshot) => Promise<T>): Promise<T>;
   hasModel(source: string): boolean;
+  /** The serving version (and candidate) of each source now, for logs. */
+  inForce(): { name: string; version: string; source: string; sha256: string; candidate: string | null }[];
   /** The store index at start: every version, verified or why not. */
   readonly store: readonly StoreEntry[];
   readonly replica: string;
@@ -412,6 +414,12 @@ export async function startLiveModels(deps: {
       return running;
     },
     hasModel: (source) => table.has(source),
+    inForce: () =>
+      [...table].map(([source, d]) => ({
+        ...refOf(d.serving),
+        source,
+        candidate: d.candidate ? `${refText(refOf(d.candidate.model))} (${d.candidate.mode})` : null,
+      })),
     store: entries,
     replica,
     failed: follower.failed,

@@ -67,7 +67,7 @@ export const tagger = defineStageService({
       );
     }
     logger.info(
-      { store: config.modelsDir, keyId: keyIdOf(publicKey), replica: live.replica },
+      { models: live.inForce(), store: config.modelsDir, keyId: keyIdOf(publicKey), replica: live.replica },
       'models loaded',
     );
     try {

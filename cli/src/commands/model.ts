@@ -2,7 +2,8 @@
  * `patternflow model list`: the model store as the tagger sees it. Every version, whether it
  * verifies with the trusted public key (signature over the manifest bytes, manifest, its
  * directory, the sha256 of model.onnx) and why not, and which version would serve each
- * source at the tagger's next start (pins from PF_MODEL_VERSIONS, else the highest).
+ * source at the tagger's next start when the models control topic holds no deployment of it
+ * (pins from PF_MODEL_VERSIONS, else the highest; model-deploy.ts manages deployments).
  * Reads the store directory only: no Kafka.
  */
 import { loadConfig } from '@patternflow/config';

@@ -14,13 +14,21 @@
  *   Every other PF_* variable is passed to the services (PF_TOPIC_NAMESPACE, PF_COLD_DIR, …).
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { boolean, integer, loadConfig, string } from '@patternflow/config';
 import { secureStack } from '@patternflow/harness';
 import { STAGES } from '@patternflow/service';
-import { createSupervisor, type ProgramState } from '@patternflow/supervisor';
+import {
+  activeHolds,
+  createSupervisor,
+  type RunState,
+  readRunState,
+  runDirPaths,
+  runningSupervisorPid,
+  writeRunState,
+} from '@patternflow/supervisor';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const config = loadConfig({
@@ -31,33 +39,11 @@ const config = loadConfig({
 });
 /** The link settings that replace the environment's in secure mode (they win over exported ones). */
 const linkEnv = (): Record<string, string> => (config.secure ? secureStack().env : {});
-const paths = {
-  pid: join(config.runDir, 'supervisor.pid'),
-  state: join(config.runDir, 'state.json'),
-  log: join(config.runDir, 'supervisor.log'),
-  logs: join(config.runDir, 'logs'),
-};
+const paths = runDirPaths(config.runDir);
 const portOf = (index: number) => config.basePort + index;
 
-interface RunState {
-  supervisorPid: number;
-  startedAt: string;
-  services: (ProgramState & { httpPort: number; logFile: string })[];
-}
-
-function supervisorPid(): number | undefined {
-  if (!existsSync(paths.pid)) return undefined;
-  const pid = Number(readFileSync(paths.pid, 'utf8'));
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
-}
-
-const readState = (): RunState | undefined =>
-  existsSync(paths.state) ? (JSON.parse(readFileSync(paths.state, 'utf8')) as RunState) : undefined;
+const supervisorPid = (): number | undefined => runningSupervisorPid(config.runDir);
+const readState = (): RunState | undefined => readRunState(config.runDir);
 
 async function ready(port: number): Promise<boolean> {
   return fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) })
@@ -84,25 +70,39 @@ async function supervise(): Promise<void> {
     programs: services,
     onEvent: ({ name, event, detail }) => log({ service: name, event, ...detail }, `${name} ${event}`),
   });
+  const startedAt = new Date().toISOString();
   const writeState = () => {
     const states = supervisor.states();
-    const state: RunState = {
+    writeRunState(config.runDir, {
       supervisorPid: process.pid,
       startedAt,
+      topicNamespace: process.env.PF_TOPIC_NAMESPACE ?? '',
       services: states.map((s, i) => ({
         ...s,
         httpPort: services[i]!.httpPort,
         logFile: services[i]!.logFile,
       })),
-    };
-    writeFileSync(`${paths.state}.tmp`, JSON.stringify(state, null, 2));
-    writeFileSync(paths.state, readFileSync(`${paths.state}.tmp`));
+    });
   };
-  const startedAt = new Date().toISOString();
+  // Holds are how an operator stops one stage for a while (`patternflow replay --force`):
+  // a file per held service in the run folder, void once its holder exits.
+  const applyHolds = () => {
+    const wanted = new Set(activeHolds(config.runDir).map((hold) => hold.program));
+    for (const state of supervisor.states()) {
+      if (wanted.has(state.name) && !state.held) {
+        supervisor.hold(state.name).then(writeState, (error: unknown) => log({ err: String(error) }, 'hold'));
+      } else if (!wanted.has(state.name) && state.held) {
+        supervisor.release(state.name);
+      }
+    }
+  };
+  let stopping = false;
   supervisor.start();
   writeState();
-  const ticker = setInterval(writeState, 1_000);
-  let stopping = false;
+  const ticker = setInterval(() => {
+    if (!stopping) applyHolds();
+    writeState();
+  }, 500);
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -173,8 +173,9 @@ async function printStatus(): Promise<boolean> {
       ? `last exit ${service.lastExit.code ?? service.lastExit.signal} at ${service.lastExit.at}`
       : 'no exit';
     const restart = service.restartAt ? `, restarting at ${service.restartAt}` : '';
+    const held = service.held ? ', HELD (stopped on request)' : '';
     console.log(
-      `  ${service.name.padEnd(17)} ${isReady ? 'ready    ' : 'NOT READY'} pid ${String(service.pid ?? '-').padEnd(7)} http :${service.httpPort}  starts ${service.starts}, ${exit}${restart}`,
+      `  ${service.name.padEnd(17)} ${isReady ? 'ready    ' : 'NOT READY'} pid ${String(service.pid ?? '-').padEnd(7)} http :${service.httpPort}  starts ${service.starts}, ${exit}${restart}${held}`,
     );
   }
   return allReady;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
+import kafkajs from 'kafkajs';
 import type { RegisterCommand } from './context.ts';
 import { CliError, ExitCodes } from './exit.ts';
 import { run } from './main.ts';
@@ -123,4 +124,45 @@ test('an unreachable broker exits 3 (unavailable), after a bounded wait', async 
   assert.equal(code, ExitCodes.UNAVAILABLE);
   assert.match(io.stderr.join('\n'), /127\.0\.0\.1:1|ECONNREFUSED|connect/i);
   assert.ok(Date.now() - started < 20_000, 'a person is not kept waiting for a service-sized retry budget');
+});
+
+test('every command and subcommand of patternflow answers --help with exit 0', async () => {
+  const commands = [
+    ['status'],
+    ['tail'],
+    ['dlq'],
+    ['dlq', 'list'],
+    ['dlq', 'show'],
+    ['dlq', 'redrive'],
+    ['replay'],
+    ['skip'],
+  ];
+  for (const command of commands) {
+    const io = capture();
+    const code = await run([...command, '--help'], { io, env: {}, ...quiet });
+    assert.equal(code, ExitCodes.OK, command.join(' '));
+    const help = io.stdout.join('\n');
+    assert.match(help, new RegExp(`^Usage: patternflow ${command.join(' ')} `), command.join(' '));
+    assert.ok(
+      command[0] === 'dlq' && command.length === 1
+        ? /list|show|redrive/.test(help)
+        : /Example|Exit codes/.test(help),
+      command.join(' '),
+    );
+  }
+});
+
+test('a Kafka client error thrown mid-command maps to its exit code: unavailable is 3', async () => {
+  const io = capture();
+  const code = await run(['probe', 'x'], {
+    io,
+    commands: [
+      probe(async () => {
+        throw new kafkajs.KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:1');
+      }),
+    ],
+    ...quiet,
+  });
+  assert.equal(code, ExitCodes.UNAVAILABLE);
+  assert.match(io.stderr.join('\n'), /Kafka unavailable .*ECONNREFUSED/);
 });

@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { kafkaFailure } from '@patternflow/kafka';
 import { Command, CommanderError, Option } from 'commander';
+import { registerDlq } from './commands/dlq.ts';
 import { registerModelCommand } from './commands/model.ts';
 import { registerPolicyCommand } from './commands/policy.ts';
+import { registerReplay } from './commands/replay.ts';
+import { registerSkip } from './commands/skip.ts';
+import { registerStatus } from './commands/status.ts';
+import { registerTail } from './commands/tail.ts';
 import type { CommandContext, RegisterCommand } from './context.ts';
 import { describeFailure, EXIT_CODES_HELP, type ExitCode, ExitCodes } from './exit.ts';
 import { type Io, processIo } from './output.ts';
@@ -13,7 +19,15 @@ const VERSION = (
 ).version;
 
 /** Every command of `patternflow`, in the order `--help` lists them. */
-const COMMANDS: readonly RegisterCommand[] = [registerPolicyCommand, registerModelCommand];
+const COMMANDS: readonly RegisterCommand[] = [
+  registerStatus,
+  registerTail,
+  registerDlq,
+  registerReplay,
+  registerSkip,
+  registerPolicyCommand,
+  registerModelCommand,
+];
 
 export interface RunOptions {
   io?: Io;
@@ -81,7 +95,9 @@ function failureExitCode(error: unknown, io: Io): ExitCode {
     if (error.exitCode === 0) return ExitCodes.OK;
     return ExitCodes.USAGE;
   }
-  const { exitCode, message } = describeFailure(error);
+  // A kafkajs error from any call (not only the first connect) says which Kafka failure it
+  // is, so that an outage mid-command still exits 3 (unavailable), not 1.
+  const { exitCode, message } = describeFailure(kafkaFailure(error) ?? error);
   io.err(`patternflow: ${message}`);
   return exitCode;
 }

@@ -1,3 +1,5 @@
+import { terminalSafeJson } from './terminal.ts';
+
 /** Where a command writes: injected, so tests read what a person or a script would see. */
 export interface Io {
   out(text: string): void;
@@ -9,9 +11,9 @@ export const processIo: Io = {
   err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
 };
 
-/** One JSON document per call: `--json` output that scripts parse. */
+/** One JSON document per call: `--json` output that scripts parse (and that is safe on a terminal). */
 export function printJson(io: Io, value: unknown): void {
-  io.out(JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v), 2));
+  io.out(terminalSafeJson(JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v), 2)));
 }
 
 export interface Column<Row> {

@@ -1,4 +1,5 @@
-import { type ConfigOf, loadConfig } from '@patternflow/config';
+import { fileURLToPath } from 'node:url';
+import { type ConfigOf, integer, list, loadConfig, string } from '@patternflow/config';
 import { linkConfigProblems, linkConfigSpec, stageConfigSpec } from '@patternflow/service';
 
 /**
@@ -18,6 +19,12 @@ function cliConfigSpec() {
     groupIdPriorityRouter: shared.groupIdPriorityRouter,
     groupIdSink: shared.groupIdSink,
     compression: shared.compression,
+    // Where `make run` (scripts/run.ts) runs the pipeline: its stages' HTTP ports and its
+    // run folder (state, holds). The same variables and defaults as scripts/run.ts.
+    runBasePort: integer('PF_RUN_BASE_PORT', { default: 9464, min: 1024, max: 65_000 }),
+    runDir: string('PF_RUN_DIR', fileURLToPath(new URL('../../.stack/run/pipeline', import.meta.url))),
+    /** `stage=url,…`: stages that do not listen where `make run` puts them (status). */
+    stageUrls: list('PF_STAGE_URLS', []),
   };
 }
 

@@ -12,6 +12,19 @@ export const DeadLetterHeaders = {
   failedAt: 'pf-dlq-failed-at',
 } as const;
 
+/**
+ * Headers `patternflow dlq redrive` sets on a dead letter it sends back to its source topic.
+ * Stages do not read them; a stage that dead-letters the record again keeps them with the
+ * record's other headers, so the DLQ shows a redrive loop and the CLI bounds it.
+ */
+export const RedriveHeaders = {
+  /** How many times this record has been redriven (1 on the first redrive). */
+  count: 'pf-redrive-count',
+  /** The DLQ record it was redriven from: `<dlq topic>/<partition>:<offset>`. */
+  from: 'pf-redriven-from',
+  at: 'pf-redriven-at',
+} as const;
+
 const MAX_MESSAGE_LENGTH = 1000;
 
 /**

@@ -2,8 +2,9 @@ export type { Admin, Kafka } from 'kafkajs';
 export type { BacklogLimit } from './backlog.ts';
 export { createKafka, type KafkaClientOptions, verifyKafkaLink } from './client.ts';
 export { OUTPUT_COMPRESSIONS, type OutputCompression } from './codecs.ts';
-export { DeadLetterHeaders, toDeadLetterMessage } from './dead-letter.ts';
+export { DeadLetterHeaders, RedriveHeaders, toDeadLetterMessage } from './dead-letter.ts';
 export { type FollowOptions, followTopic, readTopicToEnd, type TopicFollower } from './follow.ts';
+export { setOffsetsOfEmptyGroup, type TopicOffsets } from './group-offsets.ts';
 export { kafkaFailure } from './kafka-errors.ts';
 export type { DeadLetter, InboundRecord, OutboundMessage, StageHandler, StageResult } from './records.ts';
 export {

@@ -540,6 +540,11 @@ describe('stage runner: retries', () => {
       await thirdAttempt.promise;
       assert.ok(fake.consumer.paused.has(IN), 'paused while the chunk is retried');
       assert.equal(await metric(options.metrics.paused), 1);
+      assert.equal(
+        await metric(options.metrics.pauseReasons, { reason: ErrorCodes.SINK_UNAVAILABLE }),
+        1,
+        'the pause says why: the code of the failure being retried',
+      );
       assert.deepEqual(batch.resolved, [], 'nothing resolved while retrying');
       assert.ok(batch.heartbeats >= 2, `heartbeats during the backoff (${batch.heartbeats})`);
       assert.equal(runner.isReady(), true, 'a retrying stage is still ready');
@@ -551,6 +556,11 @@ describe('stage runner: retries', () => {
       assert.equal(fake.sends.length, 1);
       assert.equal(fake.consumer.paused.size, 0, 'resumed after the retry succeeded');
       assert.equal(await metric(options.metrics.paused), 0);
+      assert.equal(
+        await metric(options.metrics.pauseReasons, { reason: ErrorCodes.SINK_UNAVAILABLE }),
+        0,
+        'a lifted reason reads 0',
+      );
       assert.equal(await metric(options.metrics.retries, { reason: ErrorCodes.SINK_UNAVAILABLE }), 2);
       assert.deepEqual(
         fake.log.filter((line) => line === 'pause' || line === 'resume' || line.startsWith('resolve')),
@@ -635,6 +645,11 @@ describe('stage runner: retries', () => {
       assert.deepEqual(first.resolved, ['1']);
       assert.ok(fake.consumer.paused.has(IN), 'still paused: partition 1 is still retrying');
       assert.equal(await metric(options.metrics.paused), 1);
+      assert.equal(
+        await metric(options.metrics.pauseReasons, { reason: ErrorCodes.SINK_UNAVAILABLE }),
+        1,
+        'one partition still holds the pause for that reason',
+      );
 
       failing.delete(1);
       await second.done;
@@ -740,6 +755,7 @@ describe('stage runner: downstream backlog', () => {
       assert.deepEqual(batch.resolved, ['2', '5'], 'the unprocessed rest (6..8) stays unresolved');
       assert.ok(fake.consumer.paused.has(IN));
       assert.equal(await metric(options.metrics.paused), 1);
+      assert.equal(await metric(options.metrics.pauseReasons, { reason: 'downstream-backlog' }), 1);
       assert.equal(
         await metric(options.metrics.consumerLag, { topic: IN, partition: '0' }),
         3,
@@ -756,6 +772,7 @@ describe('stage runner: downstream backlog', () => {
       fake.downstreamCommitted.set(OUT, fake.produced.get(OUT) ?? 0);
       await until(() => !fake.consumer.paused.has(IN), 'the runner resumes');
       assert.equal(await metric(options.metrics.paused), 0);
+      assert.equal(await metric(options.metrics.pauseReasons, { reason: 'downstream-backlog' }), 0);
       const afterResume = fake.deliver({ firstOffset: 6, count: 3 });
       await afterResume.done;
       assert.deepEqual(afterResume.resolved, ['8']);

@@ -128,8 +128,11 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
   const stopBefore = options.stopBefore;
   const stopOffset = stopBefore ? BigInt(stopBefore.offset) : 0n;
 
-  // Why the consumer is paused; it runs only when no reason is left.
-  const pauseReasons = new Set<string>();
+  // Why the consumer is paused, per holder (the backlog monitor, each partition retrying a
+  // chunk) with the reason it exports; the consumer runs only when no holder is left.
+  const pauseReasons = new Map<string, string>();
+  // Every reason ever exported: one that is lifted must read 0, not keep its last value.
+  const exportedReasons = new Set<string>();
   // kafkajs refuses pause() before run() and forgets it when a crashed consumer restarts,
   // so the state is applied now if possible and again on every group join.
   const applyPauseState = () => {
@@ -141,16 +144,24 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       logger.debug({ err: error }, 'pause state applied at the next group join');
     }
   };
-  const setPaused = (reason: string, on: boolean) => {
+  const exportPauseReasons = () => {
+    const holders = new Map<string, number>();
+    for (const reason of pauseReasons.values()) holders.set(reason, (holders.get(reason) ?? 0) + 1);
+    for (const reason of holders.keys()) exportedReasons.add(reason);
+    for (const reason of exportedReasons) metrics.pauseReasons.set({ reason }, holders.get(reason) ?? 0);
+  };
+  /** `reason` is what operators see (pf_consumer_pause_reason): the holder's kind, or an error code. */
+  const setPaused = (holder: string, on: boolean, reason: string = holder) => {
     const wasPaused = pauseReasons.size > 0;
-    if (on) pauseReasons.add(reason);
-    else pauseReasons.delete(reason);
+    if (on) pauseReasons.set(holder, reason);
+    else pauseReasons.delete(holder);
+    exportPauseReasons();
     const isPaused = pauseReasons.size > 0;
     if (isPaused === wasPaused) return;
     applyPauseState();
     metrics.paused.set(isPaused ? 1 : 0);
     logger.info(
-      { reasons: [...pauseReasons], paused: isPaused },
+      { reasons: [...new Set(pauseReasons.values())], paused: isPaused },
       isPaused ? 'consumer paused' : 'consumer resumed',
     );
   };
@@ -254,7 +265,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
         metrics.retries.inc({ reason });
         // Stop fetching while the output is unavailable, but keep heartbeating so the
         // group does not rebalance a partition that is merely waiting.
-        setPaused(retryReason, true);
+        setPaused(retryReason, true, reason);
         const delay = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** Math.min(attempt - 1, 10));
         logger.warn({ err: error, attempt, delayMs: delay, reason }, 'retriable failure; retrying the chunk');
         await sleepWithHeartbeat(delay, payload);

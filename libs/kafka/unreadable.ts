@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { setOffsetsOfEmptyGroup } from './group-offsets.ts';
 
 /** Offsets [from, to) of one partition that the client cannot read. */
 export interface UnreadableRange {
@@ -200,11 +201,9 @@ export async function skipUnreadableRange(options: {
     } finally {
       await producer.disconnect();
     }
-    await admin.setOffsets({
-      groupId,
-      topic: range.topic,
-      partitions: [{ partition: range.partition, offset: range.to }],
-    });
+    await setOffsetsOfEmptyGroup(kafka, groupId, [
+      { topic: range.topic, partitions: [{ partition: range.partition, offset: range.to }] },
+    ]);
     return record;
   } finally {
     await admin.disconnect();

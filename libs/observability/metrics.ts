@@ -11,6 +11,7 @@ export interface StageMetrics {
   readonly processingSeconds: Histogram<'stage'>;
   readonly batchSize: Histogram<'stage'>;
   readonly paused: Gauge<'stage'>;
+  readonly pauseReasons: Gauge<'stage' | 'reason'>;
   readonly consumerLag: Gauge<'stage' | 'topic' | 'partition'>;
   readonly retries: Counter<'stage' | 'reason'>;
   readonly inputTopics: Gauge<'stage' | 'topic'>;
@@ -59,6 +60,12 @@ export function createStageMetrics(stage: string, registry = new Registry()): St
       name: 'pf_consumer_paused',
       help: '1 while the stage has paused its consumer (backpressure), else 0',
       labelNames: ['stage'],
+      registers,
+    }),
+    pauseReasons: new Gauge({
+      name: 'pf_consumer_pause_reason',
+      help: 'Why the consumer is paused: per reason (downstream-backlog, or the error code of a chunk being retried) how many partitions or monitors hold it paused; 0 once lifted',
+      labelNames: ['stage', 'reason'],
       registers,
     }),
     consumerLag: new Gauge({

@@ -15,6 +15,11 @@ export const Topics = {
   dlq: 'patterns.dlq',
   /** The audit trail of offsets an operator skipped because no client could read them. */
   skipped: 'patterns.skipped',
+  /**
+   * Compacted, keyed by the DLQ record's `<partition>:<offset>`: which dead letters were
+   * redriven (`patternflow dlq redrive`), so that one is not redriven twice by accident.
+   */
+  dlqRedrives: 'patterns.dlq-redrives',
   /** Compacted: the routing policy in force (key `policy`) and each router replica's acknowledgement. */
   controlPolicy: 'patterns.control.policy',
   /** Compacted: the model deployment of each source (serving version, candidate) and each tagger replica's acknowledgement. */
@@ -32,6 +37,7 @@ export interface TopicNames {
   readonly tagged: string;
   readonly dlq: string;
   readonly skipped: string;
+  readonly dlqRedrives: string;
   readonly controlPolicy: string;
   readonly controlModels: string;
   readonly audit: string;
@@ -55,6 +61,7 @@ export function topicNames(namespace = ''): TopicNames {
     tagged: `${prefix}${Topics.tagged}`,
     dlq: `${prefix}${Topics.dlq}`,
     skipped: `${prefix}${Topics.skipped}`,
+    dlqRedrives: `${prefix}${Topics.dlqRedrives}`,
     controlPolicy: `${prefix}${Topics.controlPolicy}`,
     controlModels: `${prefix}${Topics.controlModels}`,
     audit: `${prefix}${Topics.audit}`,

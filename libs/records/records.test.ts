@@ -9,6 +9,7 @@ test('without a namespace, topic names are the contract names', () => {
   assert.equal(topics.tagged, 'patterns.tagged');
   assert.equal(topics.routed('critical'), 'patterns.routed.critical');
   assert.equal(topics.dlq, 'patterns.dlq');
+  assert.equal(topics.dlqRedrives, 'patterns.dlq-redrives');
   assert.equal(topics.controlPolicy, 'patterns.control.policy');
   assert.equal(topics.controlModels, 'patterns.control.models');
   assert.equal(topics.audit, 'patterns.audit');

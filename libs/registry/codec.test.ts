@@ -221,6 +221,32 @@ describe('schema codec (in-memory registry)', () => {
   });
 });
 
+describe('decodeAsWritten', () => {
+  test('decodes any writer schema as written, with one registry lookup per id', async () => {
+    const registry = memoryRegistry();
+    const codec = createCodecOnClient(registry.client);
+    const v2 = (await codec.encoderFor('t-value', paymentV2)).encode({ ...payment, currency: 'CHF' });
+    const other = (await codec.encoderFor('other-value', unrelated)).encode({ id: 7 });
+    const decoded = await codec.decodeAsWritten(v2);
+    assert.deepEqual({ ...(decoded.value as object) }, { ...payment, currency: 'CHF' });
+    assert.deepEqual({ ...((await codec.decodeAsWritten(other)).value as object) }, { id: 7 });
+    const lookups = registry.calls.writerSchema;
+    await codec.decodeAsWritten(v2);
+    assert.equal(registry.calls.writerSchema, lookups, 'the second decode of an id is cached');
+  });
+
+  test('a value that is not a frame, an unknown id and a garbled body fail with their codes', async () => {
+    const codec = createCodecOnClient(memoryRegistry().client);
+    await rejectsWith(codec.decodeAsWritten(Buffer.from('{"a":1}')), ErrorCodes.VALUE_NOT_DECODABLE);
+    await rejectsWith(codec.decodeAsWritten(Buffer.from([0, 0, 0, 0, 9, 2])), ErrorCodes.UNKNOWN_SCHEMA_ID);
+    const good = (await codec.encoderFor('t-value', paymentV1)).encode(payment);
+    await rejectsWith(
+      codec.decodeAsWritten(good.subarray(0, good.length - 3)),
+      ErrorCodes.VALUE_NOT_DECODABLE,
+    );
+  });
+});
+
 describe('extenderFor', () => {
   const extended = {
     ...paymentV1,

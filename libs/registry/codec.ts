@@ -48,6 +48,11 @@ export interface SchemaCodec {
   encoderFor(subject: string, schema: object): Promise<SchemaEncoder>;
   /** Decodes any writer schema version that resolves into `readerSchema`. */
   decoderFor(readerSchema: object): SchemaDecoder;
+  /**
+   * Decodes a Confluent-framed value with its writer's own schema, whatever that is: for
+   * tools that show records (the CLI's `tail`, `dlq show`) rather than read them as a type.
+   */
+  decodeAsWritten(buffer: Buffer): Promise<DecodedValue>;
   /** See SchemaExtender; CONFIG_INVALID when `schema` does not start with every field of `baseSchema`. */
   extenderFor(
     subject: string,
@@ -157,21 +162,7 @@ export function createCodecOnClient(client: RegistryClient): SchemaCodec {
 
     return {
       async decode(buffer) {
-        if (buffer.length < HEADER_BYTES) {
-          throw new PipelineError(
-            ErrorCodes.VALUE_NOT_DECODABLE,
-            `value has ${buffer.length} bytes; a Confluent-framed value needs at least ${HEADER_BYTES}`,
-            { details: { bytes: buffer.length } },
-          );
-        }
-        if (buffer[0] !== MAGIC_BYTE) {
-          throw new PipelineError(
-            ErrorCodes.VALUE_NOT_DECODABLE,
-            `value starts with byte ${buffer[0]}, not the Confluent magic byte ${MAGIC_BYTE}`,
-            { details: { magicByte: buffer[0] } },
-          );
-        }
-        const schemaId = buffer.readInt32BE(1);
+        const schemaId = frameSchemaId(buffer);
         const readBody = readers.get(schemaId) ?? (await readerFor(schemaId));
         return { schemaId, value: readBody(buffer) };
       },
@@ -223,7 +214,41 @@ export function createCodecOnClient(client: RegistryClient): SchemaCodec {
     };
   }
 
-  return { register, encoderFor, decoderFor, extenderFor };
+  // Bodies read with their writer's own schema, per writer id (decodeAsWritten).
+  const asWritten = new Map<number, Promise<ReadBody>>();
+
+  async function decodeAsWritten(buffer: Buffer): Promise<DecodedValue> {
+    const schemaId = frameSchemaId(buffer);
+    let pending = asWritten.get(schemaId);
+    if (pending === undefined) {
+      pending = writerType(schemaId).then((writer) => createBodyReader(schemaId, writer, writer));
+      asWritten.set(schemaId, pending);
+      pending.catch(() => asWritten.delete(schemaId));
+    }
+    const readBody = await pending;
+    return { schemaId, value: readBody(buffer) };
+  }
+
+  return { register, encoderFor, decoderFor, extenderFor, decodeAsWritten };
+}
+
+/** The writer schema id of a Confluent-framed value; VALUE_NOT_DECODABLE when it is not one. */
+function frameSchemaId(buffer: Buffer): number {
+  if (buffer.length < HEADER_BYTES) {
+    throw new PipelineError(
+      ErrorCodes.VALUE_NOT_DECODABLE,
+      `value has ${buffer.length} bytes; a Confluent-framed value needs at least ${HEADER_BYTES}`,
+      { details: { bytes: buffer.length } },
+    );
+  }
+  if (buffer[0] !== MAGIC_BYTE) {
+    throw new PipelineError(
+      ErrorCodes.VALUE_NOT_DECODABLE,
+      `value starts with byte ${buffer[0]}, not the Confluent magic byte ${MAGIC_BYTE}`,
+      { details: { magicByte: buffer[0] } },
+    );
+  }
+  return buffer.readInt32BE(1);
 }
 
 function recordFields(schema: object, subject: string): unknown[] {

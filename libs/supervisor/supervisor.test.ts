@@ -123,3 +123,40 @@ test('stop() during a backoff cancels the pending restart', async () => {
   await sleep(50);
   assert.equal(children.get('a')!.length, 1);
 });
+
+test('hold() stops one program and keeps it stopped; release() starts it again at once', async () => {
+  const { supervisor, children, last, events } = fleet();
+  supervisor.start();
+  const first = last('a');
+  await supervisor.hold('a');
+  assert.deepEqual(first.signals, ['SIGTERM']);
+  await sleep(60);
+  assert.equal(children.get('a')!.length, 1, 'a held program is not restarted');
+  const held = supervisor.states().find((s) => s.name === 'a')!;
+  assert.equal(held.held, true);
+  assert.equal(held.pid, null);
+  assert.equal(held.unexpectedExits, 0, 'an exit that was asked for is not a crash');
+  assert.equal(last('b').signals.length, 0, 'the others keep running');
+
+  supervisor.release('a');
+  assert.equal(children.get('a')!.length, 2, 'started at once, without a backoff');
+  assert.equal(supervisor.states().find((s) => s.name === 'a')!.held, false);
+  assert.deepEqual(
+    events.filter((e) => e.startsWith('a:')),
+    ['a:started', 'a:held', 'a:stopped', 'a:released', 'a:started'],
+  );
+  await supervisor.stop();
+});
+
+test('hold() during a crash backoff cancels the restart; release() of a program not held does nothing', async () => {
+  const { supervisor, children, last } = fleet();
+  supervisor.start();
+  last('a').exit(1);
+  await supervisor.hold('a');
+  await sleep(60);
+  assert.equal(children.get('a')!.length, 1);
+  supervisor.release('b');
+  assert.equal(children.get('b')!.length, 1);
+  await assert.rejects(supervisor.hold('nope'), /no program named nope/);
+  await supervisor.stop();
+});

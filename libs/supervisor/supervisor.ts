@@ -22,6 +22,8 @@ export interface ProgramState {
   lastExit: { code: number | null; signal: string | null; at: string } | null;
   /** When the next restart is due, while it waits in backoff. */
   restartAt: string | null;
+  /** Stopped on request (hold) and not restarted until released. */
+  held: boolean;
 }
 
 export interface SupervisorOptions {
@@ -41,7 +43,7 @@ export interface SupervisorOptions {
   stopTimeoutMs?: number;
   onEvent?: (event: {
     name: string;
-    event: 'started' | 'exited' | 'restarting' | 'stopped';
+    event: 'started' | 'exited' | 'restarting' | 'stopped' | 'held' | 'released';
     detail: object;
   }) => void;
   now?: () => number;
@@ -52,6 +54,14 @@ export interface Supervisor {
   states(): ProgramState[];
   /** SIGTERM to every program (SIGKILL after stopTimeoutMs); no restarts after this. */
   stop(): Promise<void>;
+  /**
+   * Stops one program as stop() does and keeps it stopped until release(): an operator's
+   * pause of one stage (a replay resets its group's offsets, which Kafka refuses while the
+   * group has members). Resolves once the program has exited.
+   */
+  hold(name: string): Promise<void>;
+  /** Starts a held program again, at once (no backoff: its exit was asked for). */
+  release(name: string): void;
 }
 
 interface Slot {
@@ -81,7 +91,15 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   const slots: Slot[] = options.programs.map((spec) => ({
     spec,
     child: null,
-    state: { name: spec.name, pid: null, starts: 0, unexpectedExits: 0, lastExit: null, restartAt: null },
+    state: {
+      name: spec.name,
+      pid: null,
+      starts: 0,
+      unexpectedExits: 0,
+      lastExit: null,
+      restartAt: null,
+      held: false,
+    },
     startedAt: 0,
     backoffMs: initialBackoffMs,
     timer: null,
@@ -90,7 +108,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   const launch = (slot: Slot) => {
     slot.timer = null;
     slot.state.restartAt = null;
-    if (stopping) return;
+    if (stopping || slot.state.held) return;
     const { spec } = slot;
     const child = spawnProgram(spec.command, spec.args, {
       env: { ...spec.env },
@@ -107,7 +125,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       slot.child = null;
       slot.state.pid = null;
       slot.state.lastExit = { code, signal, at: new Date(now()).toISOString() };
-      if (stopping) {
+      if (stopping || slot.state.held) {
         emit({ name: spec.name, event: 'stopped', detail: { code, signal } });
         return;
       }
@@ -130,21 +148,44 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     states: () => slots.map((slot) => ({ ...slot.state })),
     async stop() {
       stopping = true;
-      await Promise.all(
-        slots.map(async (slot) => {
-          if (slot.timer) clearTimeout(slot.timer);
-          slot.state.restartAt = null;
-          const child = slot.child;
-          if (!child || child.exitCode !== null || child.signalCode !== null) return;
-          const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-          child.kill('SIGTERM');
-          const killer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
-          await exited;
-          clearTimeout(killer);
-        }),
-      );
+      await Promise.all(slots.map(terminate));
+    },
+    async hold(name) {
+      const slot = slotNamed(name);
+      if (!slot.state.held) {
+        slot.state.held = true;
+        emit({ name, event: 'held', detail: {} });
+      }
+      await terminate(slot);
+    },
+    release(name) {
+      const slot = slotNamed(name);
+      if (!slot.state.held) return;
+      slot.state.held = false;
+      emit({ name, event: 'released', detail: {} });
+      if (!slot.child && !slot.timer) launch(slot);
     },
   };
+
+  function slotNamed(name: string): Slot {
+    const slot = slots.find((candidate) => candidate.spec.name === name);
+    if (!slot) throw new Error(`no program named ${name}`);
+    return slot;
+  }
+
+  /** Cancels a pending restart, then SIGTERM (SIGKILL after stopTimeoutMs) and waits for the exit. */
+  async function terminate(slot: Slot): Promise<void> {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = null;
+    slot.state.restartAt = null;
+    const child = slot.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), stopTimeoutMs);
+    await exited;
+    clearTimeout(killer);
+  }
 }
 
 function spawnWithLogFile(

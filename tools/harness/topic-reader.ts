@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 
 export interface ReadRecord {
+  key: Buffer | null;
   value: Buffer | null;
   headers: Record<string, string>;
 }
@@ -35,7 +36,7 @@ export async function readTopic(
           eachMessage: async ({ message }) => {
             const headers: Record<string, string> = {};
             for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
-            out.push({ value: message.value, headers });
+            out.push({ key: message.key, value: message.value, headers });
             if (out.length >= expected) {
               clearTimeout(timer);
               resolve();

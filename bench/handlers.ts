@@ -1,12 +1,18 @@
 /**
  * Per-record CPU cost of each stage's handler alone (no Kafka): the ingestor's JSON path,
- * the tagger with the real models, the router. Uses the real registry for schema ids.
+ * the tagger with the real models (then again with a shadow candidate on every source), the router. Uses the real registry for schema ids.
  *   node bench/handlers.ts   (needs `make up`)
  */
 
+import { deploymentChange, readModelControlState } from '@patternflow/control';
 import { generateEvents } from '@patternflow/generators';
 import { stack } from '@patternflow/harness';
-import { createKafka, type InboundRecord, type StageHandler } from '@patternflow/kafka';
+import {
+  createKafka,
+  type InboundRecord,
+  openTransactionalWriter,
+  type StageHandler,
+} from '@patternflow/kafka';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import { topicNames, valueSubject } from '@patternflow/records';
 import type { StageConfig, StageService } from '@patternflow/service';
@@ -26,11 +32,8 @@ const env = {
   PF_INFERENCE_LINGER_MS: '0',
 };
 
-const kafka = createKafka({
-  brokers: stack.brokers,
-  clientId: namespace,
-  logger: createLogger({ service: 'bench', level: 'warn' }),
-});
+const benchLogger = createLogger({ service: 'bench', level: 'warn' });
+const kafka = createKafka({ brokers: stack.brokers, clientId: namespace, logger: benchLogger });
 
 /**
  * The stage's handler exactly as the service builds it (real registry, models, policy), fed
@@ -93,6 +96,61 @@ const tagged = await measure(
   taggerParts.handler,
   asInbound(normalized, () => topics.normalized),
 );
+// The same tagger with a shadow candidate on every source (one more session.run per source
+// and micro-batch): the candidate is the serving version itself, so the extra run costs what
+// a candidate of the same model family costs.
+const deployments = await readModelControlState({
+  kafka,
+  topics,
+  groupId: `${namespace}.read`,
+  logger: benchLogger,
+});
+const writer = openTransactionalWriter({ kafka, transactionalId: `${namespace}.bench` });
+const shadowIds = new Map<string, string>();
+for (const [source, current] of deployments.deployments) {
+  const change = deploymentChange({
+    topics,
+    source,
+    serving: current.serving,
+    candidate: { ...current.serving, mode: 'shadow' },
+    previous: current,
+    action: 'model.shadow',
+    who: 'bench',
+    reason: 'bench: the cost of shadow mode',
+  });
+  shadowIds.set(source, change.deployment.id);
+  await writer.write(change.messages);
+}
+await writer.close();
+for (const deadline = Date.now() + 30_000; ; ) {
+  const acks = (
+    await readModelControlState({
+      kafka,
+      topics,
+      groupId: `${namespace}.read.${Date.now()}`,
+      logger: benchLogger,
+    })
+  ).acks;
+  const inForce = [...shadowIds].every(([source, id]) =>
+    [...acks.values()].some((a) => a.sources[source]?.id === id && a.sources[source]?.status === 'in-force'),
+  );
+  if (inForce) break;
+  if (Date.now() > deadline) throw new Error('the tagger did not take up the shadow deployments within 30 s');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+}
+const shadowTagged = await measure(
+  'tagger + shadow',
+  taggerParts.handler,
+  asInbound(normalized, () => topics.normalized),
+);
+// Proof that the candidate ran: every shadowed record carries its label and model (more bytes).
+const bytes = (values: Buffer[]) => values.reduce((sum, v) => sum + v.length, 0);
+if (shadowTagged.length !== tagged.length || bytes(shadowTagged) <= bytes(tagged)) {
+  throw new Error('the shadow run did not record the candidate beside the serving label');
+}
+console.log(
+  `${''.padEnd(16)} +${((bytes(shadowTagged) - bytes(tagged)) / tagged.length).toFixed(0)} bytes/record (inference.shadow)`,
+);
 const routerParts = await handlerOf(router);
 await measure(
   'priority-router',
@@ -101,10 +159,12 @@ await measure(
 );
 await taggerParts.close?.();
 await routerParts.close?.();
-// The router created this run's control topics: remove them.
+// The router and the tagger created this run's control topics: remove them.
 const admin = kafka.admin();
 await admin.connect();
-await admin.deleteTopics({ topics: [topics.controlPolicy, topics.audit] }).catch(() => {});
+await admin
+  .deleteTopics({ topics: [topics.controlPolicy, topics.controlModels, topics.audit] })
+  .catch(() => {});
 await admin.disconnect();
 
 // The subjects this run registered are its own: remove them (soft, then permanent).

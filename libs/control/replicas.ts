@@ -22,8 +22,12 @@ async function groupsWithMembers(admin: Admin, groupIds: readonly string[]): Pro
 }
 
 /** The ids of the router replicas that follow the control topic now, sorted. */
-export async function liveReplicas(admin: Admin, routerGroupId: string): Promise<string[]> {
-  const prefix = replicaGroupPrefix(routerGroupId);
+export function liveReplicas(admin: Admin, routerGroupId: string): Promise<string[]> {
+  return liveFollowers(admin, replicaGroupPrefix(routerGroupId));
+}
+
+/** The replica ids of the follower groups named `<prefix><replica>` that have live members, sorted. */
+export async function liveFollowers(admin: Admin, prefix: string): Promise<string[]> {
   const { groups } = await mapped(admin.listGroups());
   const followers = groups.map((g) => g.groupId).filter((id) => id.startsWith(prefix));
   const live = await groupsWithMembers(admin, followers);

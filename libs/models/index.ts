@@ -17,7 +17,7 @@ export type {
   Prediction,
   PredictionOutcome,
 } from './runtime.ts';
-export { loadModelRuntime, loadModelVersion } from './runtime.ts';
+export { createVersionPredictor, loadModelRuntime, loadModelVersion } from './runtime.ts';
 export { isDevPublicKey, keyIdOf, readPrivateKey, readPublicKey, signManifest } from './signing.ts';
 export {
   chooseServingVersions,

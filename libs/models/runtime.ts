@@ -248,40 +248,14 @@ function validateRow(model: ModelInfo, row: Float32Array): PredictionOutcome | n
 }
 
 /**
- * Loads the serving version of every source in the store: the pinned one, else the highest
- * (store.ts chooseServingVersions). If a serving version does not verify or load, nothing
- * is served: the error (PF_MODEL_SIGNATURE, PF_MODEL_INTEGRITY, PF_MODEL_LOAD) is thrown,
- * and the tagger does not start. Versions that do not serve are verified for `store` only.
+ * Classifies rows with one loaded version: rows are validated first (a bad row is its own
+ * PF_INVALID_FEATURES outcome), the valid ones share one session.run (per `maxBatchRows`).
+ * The tagger's deployments use it for whichever version a micro-batch snapshot names.
  */
-export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<ModelRuntime> {
-  const threads = options.intraOpThreads ?? 1;
-  checkThreads(threads);
+export function createVersionPredictor(
+  options: Pick<ModelRuntimeOptions, 'registry' | 'maxBatchRows'> = {},
+): (model: LoadedModelVersion, rows: readonly Float32Array[]) => Promise<PredictionOutcome[]> {
   const maxBatchRows = options.maxBatchRows ?? 1024;
-  const entries = await listModelVersions(options.store, options.publicKey);
-  const serving = chooseServingVersions(entries, options.pins);
-  const byKey = new Map<string, LoadedModelVersion>();
-  try {
-    for (const [source, entry] of [...serving].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const model = await loadModelVersion(options.store, entry.name, entry.version, options.publicKey, {
-        intraOpThreads: threads,
-      });
-      if (model.info.source !== source) {
-        // Only possible when the store changed between the listing and the load.
-        await model.release();
-        throw new PipelineError(
-          ErrorCodes.MODEL_INTEGRITY,
-          `model version ${entry.dir} changed while it was loaded (source ${model.info.source}, listed as ${source})`,
-          { details: { file: entry.dir } },
-        );
-      }
-      byKey.set(source, model);
-    }
-  } catch (err) {
-    await Promise.all([...byKey.values()].map((m) => m.release()));
-    throw err;
-  }
-  const active = [...byKey.values()];
-
   const seconds = options.registry
     ? histogram(
         options.registry,
@@ -298,12 +272,6 @@ export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<Mo
         [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048],
       )
     : undefined;
-
-  const missing = (source: string): PipelineError =>
-    new PipelineError(ErrorCodes.MODEL_MISSING, `no model serves source "${source}"`, {
-      details: { source, available: [...byKey.keys()] },
-    });
-
   async function runBatch(model: LoadedModelVersion, rows: readonly Float32Array[]): Promise<Prediction[]> {
     const { info, manifest, session } = model;
     const width = info.features.length;
@@ -350,9 +318,7 @@ export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<Mo
     return predictions;
   }
 
-  async function predict(source: string, rows: readonly Float32Array[]): Promise<PredictionOutcome[]> {
-    const model = byKey.get(source);
-    if (!model) return rows.map(() => ({ ok: false, error: missing(source) }));
+  return async (model, rows) => {
     const outcomes: PredictionOutcome[] = new Array(rows.length);
     const validIndex: number[] = [];
     rows.forEach((row, i) => {
@@ -371,7 +337,54 @@ export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<Mo
       });
     }
     return outcomes;
+  };
+}
+
+/**
+ * Loads the serving version of every source in the store: the pinned one, else the highest
+ * (store.ts chooseServingVersions). If a serving version does not verify or load, nothing
+ * is served: the error (PF_MODEL_SIGNATURE, PF_MODEL_INTEGRITY, PF_MODEL_LOAD) is thrown,
+ * and the tagger does not start. Versions that do not serve are verified for `store` only.
+ */
+export async function loadModelRuntime(options: ModelRuntimeOptions): Promise<ModelRuntime> {
+  const threads = options.intraOpThreads ?? 1;
+  checkThreads(threads);
+  const entries = await listModelVersions(options.store, options.publicKey);
+  const serving = chooseServingVersions(entries, options.pins);
+  const byKey = new Map<string, LoadedModelVersion>();
+  try {
+    for (const [source, entry] of [...serving].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const model = await loadModelVersion(options.store, entry.name, entry.version, options.publicKey, {
+        intraOpThreads: threads,
+      });
+      if (model.info.source !== source) {
+        // Only possible when the store changed between the listing and the load.
+        await model.release();
+        throw new PipelineError(
+          ErrorCodes.MODEL_INTEGRITY,
+          `model version ${entry.dir} changed while it was loaded (source ${model.info.source}, listed as ${source})`,
+          { details: { file: entry.dir } },
+        );
+      }
+      byKey.set(source, model);
+    }
+  } catch (err) {
+    await Promise.all([...byKey.values()].map((m) => m.release()));
+    throw err;
   }
+  const active = [...byKey.values()];
+
+  const missing = (source: string): PipelineError =>
+    new PipelineError(ErrorCodes.MODEL_MISSING, `no model serves source "${source}"`, {
+      details: { source, available: [...byKey.keys()] },
+    });
+
+  const predictWith = createVersionPredictor(options);
+  const predict = async (source: string, rows: readonly Float32Array[]): Promise<PredictionOutcome[]> => {
+    const model = byKey.get(source);
+    if (!model) return rows.map(() => ({ ok: false, error: missing(source) }));
+    return predictWith(model, rows);
+  };
 
   return {
     models: Object.freeze(active.map((m) => m.info)),

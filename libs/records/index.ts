@@ -22,6 +22,8 @@ export const Topics = {
   dlqRedrives: 'patterns.dlq-redrives',
   /** Compacted: the routing policy in force (key `policy`) and each router replica's acknowledgement. */
   controlPolicy: 'patterns.control.policy',
+  /** Compacted: the model deployment of each source (serving version, candidate) and each tagger replica's acknowledgement. */
+  controlModels: 'patterns.control.models',
   /** Append-only, kept forever: who changed what in the running pipeline (policy applies, model promotions). */
   audit: 'patterns.audit',
   /** Ground truth from downstream teams: JSON {id, label, source?, at?} (docs/models.md, "Semantic observability"). */
@@ -39,6 +41,7 @@ export interface TopicNames {
   readonly skipped: string;
   readonly dlqRedrives: string;
   readonly controlPolicy: string;
+  readonly controlModels: string;
   readonly audit: string;
   readonly feedback: string;
   ingest(source: string): string;
@@ -63,6 +66,7 @@ export function topicNames(namespace = ''): TopicNames {
     skipped: `${prefix}${Topics.skipped}`,
     dlqRedrives: `${prefix}${Topics.dlqRedrives}`,
     controlPolicy: `${prefix}${Topics.controlPolicy}`,
+    controlModels: `${prefix}${Topics.controlModels}`,
     audit: `${prefix}${Topics.audit}`,
     feedback: `${prefix}${Topics.feedback}`,
     ingest: (source: string) => `${ingestPrefix}${source}`,
@@ -102,6 +106,17 @@ export interface Inference {
   /** sha256 of the model.onnx that labelled the record ('' in records written before the field existed). */
   model_sha256: string;
   inferred_at: number;
+  /** The shadow candidate's label for the same record, when one ran (null otherwise, and in older records). */
+  shadow?: ShadowInference | null;
+}
+
+/** A shadow candidate's classification: recorded, compared, never routed. */
+export interface ShadowInference {
+  label: string;
+  score: number;
+  model_name: string;
+  model_version: string;
+  model_sha256: string;
 }
 
 export interface TaggedPattern extends NormalizedPattern {

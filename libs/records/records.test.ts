@@ -11,6 +11,7 @@ test('without a namespace, topic names are the contract names', () => {
   assert.equal(topics.dlq, 'patterns.dlq');
   assert.equal(topics.dlqRedrives, 'patterns.dlq-redrives');
   assert.equal(topics.controlPolicy, 'patterns.control.policy');
+  assert.equal(topics.controlModels, 'patterns.control.models');
   assert.equal(topics.audit, 'patterns.audit');
   assert.equal(valueSubject(topics.normalized), 'patterns.normalized-value');
 });
@@ -19,6 +20,7 @@ test('a namespace prefixes every topic and sourceOf reads the source back', () =
   const topics = topicNames('e2e-1');
   assert.equal(topics.ingest('auth'), 'e2e-1.patterns.ingest.auth');
   assert.equal(topics.controlPolicy, 'e2e-1.patterns.control.policy');
+  assert.equal(topics.controlModels, 'e2e-1.patterns.control.models');
   assert.equal(topics.sourceOf('e2e-1.patterns.ingest.auth'), 'auth');
   assert.equal(topics.sourceOf('patterns.ingest.auth'), undefined);
   assert.equal(topics.sourceOf('e2e-1.patterns.ingest.'), undefined);

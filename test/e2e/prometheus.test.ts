@@ -348,7 +348,7 @@ describe('Prometheus on the running pipeline', { skip: missingBinary, timeout: 2
       ...realRules.map((rule) => ({ source: `alert ${rule.alert}`, expr: rule.expr, dashboard: false })),
       ...dashboardQueries().map((query) => ({ ...query, dashboard: true })),
     ];
-    assert.equal(sources.filter((s) => s.dashboard).length, 28, 'all 28 dashboard queries are read');
+    assert.equal(sources.filter((s) => s.dashboard).length, 33, 'all 33 dashboard queries are read');
     const problems: string[] = [];
     for (const { source, expr, dashboard } of sources) {
       const names = metricNamesOf(expr);

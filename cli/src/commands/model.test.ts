@@ -95,3 +95,48 @@ test('the repo store with the default DEV key: verified, and the DEV key is name
   assert.equal(code, ExitCodes.OK, io.stderr.join('\n'));
   assert.match(io.stdout.join('\n'), /the repo's DEV key: anyone can sign for it/);
 });
+
+async function modelCommand(copy: TestModelStore, args: string[]) {
+  const io = capture();
+  const code = await run(['model', ...args], {
+    io,
+    // No broker listens here: these refusals must come before any Kafka call.
+    env: {
+      PF_MODELS_DIR: copy.dir,
+      PF_MODEL_PUBLIC_KEY: copy.key.publicKeyPath,
+      PF_KAFKA_BROKERS: '127.0.0.1:1',
+    },
+    signal: new AbortController().signal,
+  });
+  return { code, out: io.stdout.join('\n'), err: io.stderr.join('\n') };
+}
+
+test('deployment commands check the version in the local store and their arguments before touching Kafka', async () => {
+  const copy = copyModelStore({ names: ['payments-fraud-rf'] });
+  copies.push(copy);
+  copy.addVersion('payments-fraud-rf', '1.0.0', '1.1.0');
+  copy.flipModelByte('payments-fraud-rf', '1.1.0');
+  const missing = await modelCommand(copy, ['promote', 'payments-fraud-rf', '9.9.9', '--reason', 'r']);
+  assert.equal(missing.code, ExitCodes.USAGE);
+  assert.match(
+    missing.err,
+    /payments-fraud-rf@9\.9\.9 is not in the store .* \(versions of payments-fraud-rf: 1\.0\.0, 1\.1\.0\)/,
+  );
+  const damaged = await modelCommand(copy, ['shadow', 'payments-fraud-rf', '1.1.0', '--reason', 'r']);
+  assert.equal(damaged.code, ExitCodes.REFUSED);
+  assert.match(damaged.err, /refused: payments-fraud-rf@1\.1\.0 does not verify \(PF_MODEL_INTEGRITY/);
+  const share = await modelCommand(copy, [
+    'canary',
+    'payments-fraud-rf',
+    '1.0.0',
+    '--share',
+    '1.5',
+    '--reason',
+    'r',
+  ]);
+  assert.equal(share.code, ExitCodes.USAGE);
+  assert.match(share.err, /--share must be a number in \(0, 1\]/);
+  const noReason = await modelCommand(copy, ['rollback', 'payments']);
+  assert.equal(noReason.code, ExitCodes.USAGE);
+  assert.match(noReason.err, /--reason/);
+});

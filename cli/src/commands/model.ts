@@ -2,7 +2,8 @@
  * `patternflow model list`: the model store as the tagger sees it. Every version, whether it
  * verifies with the trusted public key (signature over the manifest bytes, manifest, its
  * directory, the sha256 of model.onnx) and why not, and which version would serve each
- * source at the tagger's next start (pins from PF_MODEL_VERSIONS, else the highest).
+ * source at the tagger's next start when the models control topic holds no deployment of it
+ * (pins from PF_MODEL_VERSIONS, else the highest; model-deploy.ts manages deployments).
  * Reads the store directory only: no Kafka.
  */
 import { loadConfig } from '@patternflow/config';
@@ -20,6 +21,7 @@ import {
 import type { CommandContext, RegisterCommand } from '../context.ts';
 import { type ExitCode, ExitCodes } from '../exit.ts';
 import { type Column, formatTable, printJson } from '../output.ts';
+import { registerModelDeployCommands } from './model-deploy.ts';
 
 interface ListOptions {
   store?: string;
@@ -107,7 +109,9 @@ async function list(context: CommandContext, options: ListOptions): Promise<Exit
 export const registerModelCommand: RegisterCommand = (program, context) => {
   const model = program
     .command('model')
-    .description('the signed model store: versions, their signatures, and which version serves each source');
+    .description(
+      'the signed model store and its deployments: versions, signatures, which version serves each source, shadow and canary candidates, promotion and rollback',
+    );
   model
     .command('list')
     .description(
@@ -119,4 +123,5 @@ export const registerModelCommand: RegisterCommand = (program, context) => {
       "the trusted Ed25519 public key (default: $PF_MODEL_PUBLIC_KEY, else the repo's DEV key)",
     )
     .action(context.action((options: ListOptions) => list(context, options)));
+  registerModelDeployCommands(model, context);
 };

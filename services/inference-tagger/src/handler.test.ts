@@ -117,6 +117,7 @@ test('records get the model label, scores and version; bad features and missing 
     model_version: '3',
     model_sha256: 'ab'.repeat(32),
     inferred_at: 42,
+    shadow: null,
   });
   const trace = parseTraceparent(result.messages[0]!.headers.traceparent);
   assert.equal(trace?.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', 'the trace continues');

@@ -1,15 +1,18 @@
 import { ErrorCodes, PipelineError, recordFailure } from '@patternflow/errors';
 import type { DeadLetter, InboundRecord, OutboundMessage, StageHandler } from '@patternflow/kafka';
-import type { Prediction, PredictionOutcome } from '@patternflow/models';
+import type { Prediction } from '@patternflow/models';
 import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
 import type { Inference, NormalizedPattern, TaggedPattern } from '@patternflow/records';
 import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
 import { decodeRecords } from '@patternflow/service';
+import type { TaggingOutcome } from './deployments.ts';
 import type { MicroBatcher } from './micro-batcher.ts';
 
 export interface FeatureRow {
   modelKey: string;
   values: Float32Array;
+  /** The record's id: a canary picks its records by a stable hash of it. */
+  id: string;
 }
 
 /** The normalized schema without the payload: features never read it, and it is the largest field. */
@@ -34,10 +37,10 @@ export function createTagHandler(deps: {
   /** …or encodes the whole tagged record when the input used another schema version. */
   encoder: SchemaEncoder;
   taggedTopic: string;
-  extractFeatures: (record: NormalizedPattern) => FeatureRow;
+  extractFeatures: (record: NormalizedPattern) => Omit<FeatureRow, 'id'>;
   hasModel: (modelKey: string) => boolean;
-  inference: MicroBatcher<FeatureRow, PredictionOutcome>;
-  /** Sees every labelled record (the drift monitor, drift.ts). */
+  inference: MicroBatcher<FeatureRow, TaggingOutcome>;
+  /** Sees every labelled record with the prediction that labelled it (the drift monitor, drift.ts). */
   observe?: (source: string, prediction: Prediction, row: FeatureRow) => void;
   now?: () => number;
 }): StageHandler {
@@ -57,7 +60,7 @@ export function createTagHandler(deps: {
           );
         }
         ready.push(item);
-        rows.push(row);
+        rows.push({ modelKey: row.modelKey, values: row.values, id: item.value.id });
       } catch (error) {
         const failure = recordFailure(error);
         if (failure === undefined) throw error;
@@ -74,7 +77,7 @@ export function createTagHandler(deps: {
         deadLetters.push({ record, error: outcome.error });
         continue;
       }
-      const { prediction } = outcome;
+      const { prediction, shadow } = outcome;
       deps.observe?.(value.source, prediction, rows[i]!);
       const inference: Inference = {
         label: prediction.label,
@@ -84,6 +87,16 @@ export function createTagHandler(deps: {
         model_version: prediction.modelVersion,
         model_sha256: prediction.modelSha256,
         inferred_at: inferredAt,
+        // The shadow candidate's label beside the serving one; it never routes.
+        shadow: shadow
+          ? {
+              label: shadow.label,
+              score: shadow.score,
+              model_name: shadow.modelName,
+              model_version: shadow.modelVersion,
+              model_sha256: shadow.modelSha256,
+            }
+          : null,
       };
       let framed: Buffer;
       try {

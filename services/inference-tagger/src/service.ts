@@ -1,24 +1,29 @@
 import { integer, list } from '@patternflow/config';
 import {
+  createVersionPredictor,
   DEV_PUBLIC_KEY_PATH,
   isDevPublicKey,
   keyIdOf,
-  loadModelRuntime,
   modelStoreConfigSpec,
-  type PredictionOutcome,
   parseVersionPins,
   readPublicKey,
 } from '@patternflow/models';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import { defineStageService, registryLinkOf } from '@patternflow/service';
+import { defineStageService, groupIdOf, registryLinkOf } from '@patternflow/service';
 import { extractFeatures } from '@patternflow/sources';
+import { createDeploymentInference, type TaggingOutcome } from './deployments.ts';
 import { createDriftMonitor, type DriftModel, referenceProblem } from './drift.ts';
 import { createTagHandler, type FeatureRow, featureViewSchema } from './handler.ts';
-import { predictByModel } from './inference.ts';
+import { startLiveModels } from './live-models.ts';
 import { createMicroBatcher } from './micro-batcher.ts';
+import { createModelMetrics } from './model-metrics.ts';
 
-/** Canonical records → the same records with the serving model's label and score, on patterns.tagged. */
+/**
+ * Canonical records → the same records with the label and score of the model deployed for
+ * their source (serving, or a canary's candidate; a shadow candidate's label beside it), on
+ * patterns.tagged. Deployments change without a restart (live-models.ts).
+ */
 export const tagger = defineStageService({
   stage: 'inference-tagger',
   config: {
@@ -39,8 +44,9 @@ export const tagger = defineStageService({
         ? undefined
         : `PF_DRIFT_WINDOW_RECORDS (${c.driftWindowRecords}) must be a multiple of PF_DRIFT_BUCKETS (${c.driftBuckets})`,
   ],
-  async build(config, { logger, metrics }) {
+  async build(config, { logger, metrics, kafka }) {
     const topics = topicNames(config.topicNamespace);
+    const modelMetrics = createModelMetrics(metrics.registry);
     const publicKey = readPublicKey(config.modelPublicKey);
     if (isDevPublicKey(publicKey, DEV_PUBLIC_KEY_PATH)) {
       logger.warn(
@@ -49,15 +55,20 @@ export const tagger = defineStageService({
       );
     }
     // The serving version of every source must verify (signature, manifest, sha256) and
-    // load, or the start stops here with that error: a refused version never serves.
-    const runtime = await loadModelRuntime({
+    // load, or the start stops here with that error: a refused version never serves. Which
+    // version serves comes from the models control topic (live-models.ts).
+    const live = await startLiveModels({
+      kafka,
+      topics,
+      groupId: groupIdOf('inference-tagger', config),
       store: config.modelsDir,
       publicKey,
       pins: parseVersionPins(config.modelVersions),
-      registry: metrics.registry,
       intraOpThreads: config.intraOpThreads,
+      logger,
+      metrics: modelMetrics,
     });
-    for (const entry of runtime.store.filter((e) => !e.verified)) {
+    for (const entry of live.store.filter((e) => !e.verified)) {
       logger.warn(
         {
           model: entry.name,
@@ -69,41 +80,43 @@ export const tagger = defineStageService({
       );
     }
     logger.info(
-      {
-        models: runtime.models.map((m) => ({
-          name: m.name,
-          version: m.version,
-          source: m.source,
-          sha256: m.sha256,
-        })),
-        store: config.modelsDir,
-        keyId: keyIdOf(publicKey),
-      },
+      { models: live.inForce(), store: config.modelsDir, keyId: keyIdOf(publicKey), replica: live.replica },
       'models loaded',
     );
-    // Every loaded version's drift reference, by name@version (a prediction names its version).
-    const driftModels = new Map<string, DriftModel>();
-    for (const model of runtime.models) {
-      const problem = referenceProblem(model);
-      if (problem) {
-        logger.warn(
-          { model: model.name, version: model.version, reason: problem },
-          'no drift metrics for this model',
-        );
-        continue;
+    // The drift reference of each version that labels records, by name@version (a prediction
+    // names its version), taken from the loaded version's manifest the first time it is seen:
+    // a version deployed later (promote, canary) gets its own window and reference.
+    const driftModels = new Map<string, DriftModel | null>();
+    const driftModelOf = (name: string, version: string): DriftModel | null => {
+      const key = `${name}@${version}`;
+      let model = driftModels.get(key);
+      if (model !== undefined) return model;
+      const info = live.modelInfo(name, version);
+      const problem = info ? referenceProblem(info) : 'the version is not loaded';
+      if (info && problem === undefined) {
+        model = { ...info, reference: info.reference! };
+      } else {
+        logger.warn({ model: name, version, reason: problem }, 'no drift metrics for this model');
+        model = null;
       }
-      driftModels.set(`${model.name}@${model.version}`, { ...model, reference: model.reference! });
-    }
+      driftModels.set(key, model);
+      return model;
+    };
     const drift = createDriftMonitor(metrics.registry, {
       windowRecords: config.driftWindowRecords,
       buckets: config.driftBuckets,
       ignoreFeatures: config.driftIgnoreFeatures,
     });
     try {
-      const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
+      const label = createDeploymentInference({
+        predictWith: createVersionPredictor({ registry: metrics.registry }),
+        metrics: modelMetrics,
+      });
+      // Each micro-batch takes the deployments in force once: a swap lands between two batches.
+      const inference = createMicroBatcher<FeatureRow, TaggingOutcome>({
         maxSize: config.inferenceMaxBatch,
         lingerMs: config.inferenceLingerMs,
-        run: predictByModel(runtime),
+        run: (rows) => live.withSnapshot((snapshot) => label(snapshot, rows)),
       });
       const codec = createSchemaCodec(registryLinkOf(config));
       const normalizedSchema = loadSchema('normalized');
@@ -125,17 +138,18 @@ export const tagger = defineStageService({
           ),
           taggedTopic: topics.tagged,
           extractFeatures,
-          hasModel: (modelKey) => runtime.hasModel(modelKey),
+          hasModel: (modelKey) => live.hasModel(modelKey),
           inference,
           observe: (source, prediction, row) => {
-            const model = driftModels.get(`${prediction.modelName}@${prediction.modelVersion}`);
+            const model = driftModelOf(prediction.modelName, prediction.modelVersion);
             if (model) drift.observe(source, model, row.values, prediction.label);
           },
         }),
-        close: () => runtime.close(),
+        failed: live.failed,
+        close: () => live.stop(),
       };
     } catch (error) {
-      await runtime.close();
+      await live.stop();
       throw error;
     }
   },

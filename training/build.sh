@@ -14,22 +14,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export ONNXRUNTIME_NODE_INSTALL=skip
 
-command -v python3 >/dev/null || { echo "build.sh: python3 is required (3.10+)" >&2; exit 1; }
 # Node.js 24 first on PATH (installed from the npm registry when the node on PATH is older).
 PATH=$(bash scripts/node.sh)
 export PATH
 started=$(date +%s)
 
-VENV=training/.venv
-STAMP="$VENV/.requirements.sha256"
-want=$(sha256sum training/requirements.txt | cut -d' ' -f1)
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
-  echo "build.sh: creating $VENV from training/requirements.txt"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r training/requirements.txt
-  echo "$want" >"$STAMP"
-fi
+PYTHON=$(bash training/venv.sh)
 
 if [ ! -e node_modules/onnxruntime-node ]; then
   echo "build.sh: installing Node dependencies (npm ci)"
@@ -48,7 +38,7 @@ export PF_MODEL_SIGNING_KEY
 
 node training/export-features.ts "$WORK/data"
 # Single-threaded BLAS/OpenMP keeps float summation order, hence the bytes, identical across machines.
-OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$VENV/bin/python" training/train.py "$WORK/data" "$WORK/models" \
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$PYTHON" training/train.py "$WORK/data" "$WORK/models" \
   ${PF_MODEL_VERSION:+--version "$PF_MODEL_VERSION"}
 node training/reference.ts "$WORK/models"/*/*/
 node training/sign.ts "$WORK/models"/*/*/

@@ -17,10 +17,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
-import { computeReference, decideLabel, type ModelManifest, STORE_FILES } from '@patternflow/models';
-import { extractFeatures, featureNames, getSourcePack, sourceNames } from '@patternflow/sources';
-import * as ort from 'onnxruntime-node';
+import { computeReference, type ModelManifest, STORE_FILES } from '@patternflow/models';
+import { featureNames, getSourcePack, sourceNames } from '@patternflow/sources';
+import { labelledRows, predictLabels } from './scoring.ts';
 
 interface TrainingBlock {
   train_seed: number;
@@ -30,49 +29,7 @@ interface TrainingBlock {
 }
 
 function featureRows(source: string, seed: number, count: number): Float32Array[] {
-  const rows: Float32Array[] = [];
-  for (const ev of generateEvents({ seed, count, sources: [source] })) {
-    rows.push(extractFeatures(toNormalizedPattern(source, ev.event)).values);
-  }
-  return rows;
-}
-
-async function predictLabels(
-  modelBytes: Buffer,
-  manifest: ModelManifest,
-  rows: readonly Float32Array[],
-): Promise<string[]> {
-  const session = await ort.InferenceSession.create(modelBytes, {
-    intraOpNumThreads: 1,
-    logSeverityLevel: 3,
-  });
-  const width = manifest.features.length;
-  const k = manifest.labels.length;
-  const labels: string[] = [];
-  try {
-    for (let start = 0; start < rows.length; start += 1024) {
-      const chunk = rows.slice(start, start + 1024);
-      const input = new Float32Array(chunk.length * width);
-      chunk.forEach((row, r) => {
-        input.set(row, r * width);
-      });
-      const output = await session.run(
-        { [manifest.input_name]: new ort.Tensor('float32', input, [chunk.length, width]) },
-        [manifest.output_probabilities],
-      );
-      const probs = output[manifest.output_probabilities]!.data as Float32Array;
-      for (let r = 0; r < chunk.length; r++) {
-        labels.push(
-          manifest.labels[
-            decideLabel(probs.subarray(r * k, (r + 1) * k), manifest.labels, manifest.thresholds)
-          ]!,
-        );
-      }
-    }
-  } finally {
-    await session.release();
-  }
-  return labels;
+  return labelledRows(source, seed, count).rows;
 }
 
 async function referenceOf(dir: string) {

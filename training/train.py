@@ -45,17 +45,25 @@ MODELS = {
 
 
 def load_table(path, features, labels):
+    """Rows, labels and per-row weights. A table may end with a `weight` column (retrain.ts
+    writes one: feedback rows can weigh more than generated ones); without it every row
+    weighs 1 and the weights are None, so fit() runs exactly as it always did."""
     with open(path, newline="") as f:
         reader = csv.reader(f)
         header = next(reader)
-        if header != list(features) + ["label"]:
+        weighted = header == list(features) + ["label", "weight"]
+        if header != list(features) + ["label"] and not weighted:
             raise SystemExit(f"{path}: header does not match the feature order in meta.json")
-        rows, ys = [], []
+        width = len(features)
+        rows, ys, ws = [], [], []
         index = {name: i for i, name in enumerate(labels)}
         for row in reader:
-            rows.append([float(v) for v in row[:-1]])
-            ys.append(index[row[-1]])
-    return np.asarray(rows, dtype=np.float32), np.asarray(ys, dtype=np.int64)
+            rows.append([float(v) for v in row[:width]])
+            ys.append(index[row[width]])
+            if weighted:
+                ws.append(float(row[width + 1]))
+    weights = np.asarray(ws, dtype=np.float64) if weighted else None
+    return np.asarray(rows, dtype=np.float32), np.asarray(ys, dtype=np.int64), weights
 
 
 def decide(proba, labels, thresholds):
@@ -127,8 +135,8 @@ def golden_rows(y_test, count):
 def train_source(source, meta, data_dir, models_dir, plan, version):
     cfg = MODELS[source]
     features, labels = meta["features"], meta["labels"]
-    x_train, y_train = load_table(os.path.join(data_dir, f"{source}.train.csv"), features, labels)
-    x_test, y_test = load_table(os.path.join(data_dir, f"{source}.test.csv"), features, labels)
+    x_train, y_train, w_train = load_table(os.path.join(data_dir, f"{source}.train.csv"), features, labels)
+    x_test, y_test, _ = load_table(os.path.join(data_dir, f"{source}.test.csv"), features, labels)
     binary = len(labels) == 2
     model = RandomForestClassifier(
         n_estimators=cfg["n_estimators"],
@@ -139,7 +147,7 @@ def train_source(source, meta, data_dir, models_dir, plan, version):
         random_state=RANDOM_STATE,
         n_jobs=2,
     )
-    model.fit(x_train, y_train)
+    model.fit(x_train, y_train, sample_weight=w_train)
     # Parallel predict_proba sums the trees in thread-completion order, which changes the
     # last bits of the probabilities from run to run: predict on one thread.
     model.set_params(n_jobs=1)

@@ -122,19 +122,21 @@ const readTrail = (session: Session) =>
 const describe = (d: Pick<ModelDeployment, 'serving' | 'candidate'>) =>
   `serving ${refText(d.serving)}${d.candidate ? `, candidate ${refText(d.candidate)} (${d.candidate.mode}${d.candidate.mode === 'canary' ? ` ${d.candidate.share}` : ''})` : ''}`;
 
-/** Writes one deployment change (record + audit entry, one transaction), then waits when asked. */
-async function change(
+interface DeploymentChange {
+  source: string;
+  action: ModelAction;
+  previous: ModelDeployment | undefined;
+  serving: ModelRef;
+  candidate: CandidateRef | null;
+}
+
+/** Writes one deployment change: the record and its audit entry, in one transaction. */
+async function writeChange(
   context: CommandContext,
-  options: ChangeOptions,
-  what: {
-    source: string;
-    action: ModelAction;
-    previous: ModelDeployment | undefined;
-    serving: ModelRef;
-    candidate: CandidateRef | null;
-  },
-): Promise<ExitCode> {
-  const { io, env } = context;
+  options: Pick<ChangeOptions, 'reason' | 'who'>,
+  what: DeploymentChange,
+): Promise<{ deployment: ModelDeployment; audit: AuditEntry; who: string }> {
+  const { env } = context;
   if (options.reason.trim() === '') throw new CliError(ExitCodes.USAGE, '--reason must say why');
   const session = context.session();
   const { topics } = session;
@@ -164,6 +166,17 @@ async function change(
   } finally {
     await writer.close();
   }
+  return { deployment, audit, who };
+}
+
+/** Writes one deployment change (record + audit entry, one transaction), then waits when asked. */
+async function change(
+  context: CommandContext,
+  options: ChangeOptions,
+  what: DeploymentChange,
+): Promise<ExitCode> {
+  const { io } = context;
+  const { deployment, audit, who } = await writeChange(context, options, what);
   if (!context.json()) {
     io.out(
       `${what.action} ${what.source}: ${describe(deployment)}${what.previous ? ` (was: ${describe(what.previous)})` : ''}, by ${who}: ${options.reason}`,
@@ -303,13 +316,14 @@ async function rollback(context: CommandContext, source: string, options: Change
   return change(context, options, { source, action: 'model.rollback', previous, serving, candidate: null });
 }
 
-async function candidate(
+/** The change that makes a store version the shadow or canary candidate of its source. */
+async function candidateChange(
   context: CommandContext,
   name: string,
   version: string,
-  options: ChangeOptions & { share?: number },
+  options: StoreOptions & { share?: number },
   mode: CandidateRef['mode'],
-) {
+): Promise<DeploymentChange> {
   const ref = await storeVersion(context, options, name, version);
   const session = context.session();
   await prepareTopics(session);
@@ -321,13 +335,52 @@ async function candidate(
     );
   }
   const { source, ...model } = ref;
-  return change(context, options, {
+  return {
     source,
     action: mode === 'shadow' ? 'model.shadow' : 'model.canary',
     previous,
     serving: previous.serving,
     candidate: { ...model, mode, ...(mode === 'canary' ? { share: options.share } : {}) },
-  });
+  };
+}
+
+async function candidate(
+  context: CommandContext,
+  name: string,
+  version: string,
+  options: ChangeOptions & { share?: number },
+  mode: CandidateRef['mode'],
+) {
+  return change(context, options, await candidateChange(context, name, version, options, mode));
+}
+
+/**
+ * What `patternflow model shadow` writes, for a command that makes a candidate itself (model
+ * retrain): the same checks (the version verifies in the store, the source has a deployment,
+ * the version is not its serving one), the same record and audit entry; prints nothing.
+ */
+export async function registerShadowCandidate(
+  context: CommandContext,
+  name: string,
+  version: string,
+  options: StoreOptions & Pick<ChangeOptions, 'reason' | 'who'>,
+): Promise<{ deployment: ModelDeployment; audit: AuditEntry; previous: ModelDeployment | undefined }> {
+  const what = await candidateChange(context, name, version, options, 'shadow');
+  const { deployment, audit } = await writeChange(context, options, what);
+  return { deployment, audit, previous: what.previous };
+}
+
+/**
+ * The deployment of `source` on the models control topic, or undefined when no tagger has
+ * seeded one yet (the topics are created when missing).
+ */
+export async function deploymentOf(
+  context: CommandContext,
+  source: string,
+): Promise<ModelDeployment | undefined> {
+  const session = context.session();
+  await prepareTopics(session);
+  return (await readState(session)).deployments.get(source);
 }
 
 async function clearCandidate(context: CommandContext, source: string, options: ChangeOptions) {

@@ -22,6 +22,7 @@ import type { CommandContext, RegisterCommand } from '../context.ts';
 import { type ExitCode, ExitCodes } from '../exit.ts';
 import { type Column, formatTable, printJson } from '../output.ts';
 import { registerModelDeployCommands } from './model-deploy.ts';
+import { registerModelRetrainCommand } from './model-retrain.ts';
 
 interface ListOptions {
   store?: string;
@@ -124,4 +125,5 @@ export const registerModelCommand: RegisterCommand = (program, context) => {
     )
     .action(context.action((options: ListOptions) => list(context, options)));
   registerModelDeployCommands(model, context);
+  registerModelRetrainCommand(model, context);
 };

@@ -19,7 +19,7 @@ endif
 # type is silenced (scripts/test.sh and the Dockerfile do the same), no other.
 export NODE_OPTIONS := $(strip $(NODE_OPTIONS) --disable-warning=TimeoutNegativeWarning)
 
-.PHONY: help run stop run-status install pyclients up down status reset test test-unit test-integration test-e2e test-faults test-faults-quick test-fuzz demo models eval bench lint typecheck format check compose-check alerts-check helm-check
+.PHONY: help run stop run-status install pyclients up down status reset test test-unit test-integration test-e2e test-faults test-faults-quick test-fuzz demo models eval retrain bench lint typecheck format check compose-check alerts-check helm-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -90,6 +90,10 @@ models: ## rebuild every ONNX model from scratch (Python venv from training/requ
 
 eval: install ## precision/recall/F1 per class of every model vs its baseline, on held-out data
 	@node training/evaluate.ts
+
+retrain: install ## retrain SOURCE's model from its feedback in PostgreSQL + the original training set: a new signed version evaluated against the serving one, made its shadow candidate (REASON="…"; ARGS="--dry-run …", see patternflow model retrain --help)
+	@if [ -z "$(SOURCE)" ] || [ -z "$(REASON)" ]; then echo 'usage: make retrain SOURCE=payments REASON="why" [ARGS="--dry-run"]' >&2; exit 2; fi
+	@node cli/bin/patternflow.ts model retrain "$(SOURCE)" --reason "$(REASON)" $(ARGS)
 
 bench: install up ## the benchmark harness (writes bench/results/*.json)
 	@npm run bench

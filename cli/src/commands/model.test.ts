@@ -140,3 +140,40 @@ test('deployment commands check the version in the local store and their argumen
   assert.equal(noReason.code, ExitCodes.USAGE);
   assert.match(noReason.err, /--reason/);
 });
+
+test('model retrain refuses an unknown source, a bad option or schema, and a missing reason before any Kafka or PostgreSQL call', async () => {
+  const copy = copyModelStore({ names: ['payments-fraud-rf'] });
+  copies.push(copy);
+  const unknown = await modelCommand(copy, ['retrain', 'telemetry', '--reason', 'r']);
+  assert.equal(unknown.code, ExitCodes.USAGE);
+  assert.match(unknown.err, /unknown source "telemetry"/);
+  const share = await modelCommand(copy, ['retrain', 'payments', '--reason', 'r', '--held-out-share', '1']);
+  assert.equal(share.code, ExitCodes.USAGE);
+  assert.match(share.err, /--held-out-share must be a number above 0 and below 1/);
+  const weight = await modelCommand(copy, [
+    'retrain',
+    'payments',
+    '--reason',
+    'r',
+    '--feedback-weight',
+    '-2',
+  ]);
+  assert.equal(weight.code, ExitCodes.USAGE);
+  assert.match(weight.err, /--feedback-weight must be a number above 0/);
+  const noReason = await modelCommand(copy, ['retrain', 'payments']);
+  assert.equal(noReason.code, ExitCodes.USAGE);
+  assert.match(noReason.err, /--reason/);
+  const io = capture();
+  const schema = await run(['model', 'retrain', 'payments', '--reason', 'r'], {
+    io,
+    env: {
+      PF_MODELS_DIR: copy.dir,
+      PF_MODEL_PUBLIC_KEY: copy.key.publicKeyPath,
+      PF_KAFKA_BROKERS: '127.0.0.1:1',
+      PF_PG_SCHEMA: 'x; DROP TABLE patterns',
+    },
+    signal: new AbortController().signal,
+  });
+  assert.notEqual(schema, ExitCodes.OK);
+  assert.match(io.stderr.join('\n'), /PF_PG_SCHEMA must be a plain lower-case SQL identifier/);
+});

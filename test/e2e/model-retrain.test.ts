@@ -17,8 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
-import { runPatternflow, stack } from '@patternflow/harness';
-import { createKafka, type InboundRecord } from '@patternflow/kafka';
+import { runPatternflow, type ServiceFleet, stack, startServices } from '@patternflow/harness';
+import { createKafka, ensureTopics, type InboundRecord } from '@patternflow/kafka';
 import {
   DEFAULT_MODEL_STORE,
   DEV_PUBLIC_KEY_PATH,
@@ -27,7 +27,7 @@ import {
   readPublicKey,
 } from '@patternflow/models';
 import { createLogger } from '@patternflow/observability';
-import type { RoutedPattern } from '@patternflow/records';
+import { type RoutedPattern, topicNames } from '@patternflow/records';
 import { extractFeatures } from '@patternflow/sources';
 import pg from 'pg';
 import { Registry } from 'prom-client';
@@ -46,6 +46,22 @@ const NAME = 'payments-fraud-rf';
 let root: string;
 let store: string;
 let pool: pg.Pool;
+let fleet: ServiceFleet | undefined;
+const kafka = createKafka({
+  brokers: stack.brokers,
+  clientId: runId,
+  security: stack.kafkaSecurity,
+  logger: createLogger({ service: 'retrain-e2e', level: 'error' }),
+  clientLogLevel: 'error',
+});
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
 const truth = new Map<string, string>();
 const stored = new Map<string, string>();
 
@@ -133,27 +149,38 @@ before(async () => {
   const { deadLetters } = await handler(inbound);
   assert.equal(deadLetters.length, 0);
 
-  // The deployment the retrain reads and registers against (a tagger would seed it).
-  const seeded = await runPatternflow(
-    ['model', 'promote', NAME, '1.0.0', '--reason', 'seed', '--store', store],
-    env,
-  );
-  assert.equal(seeded.code, 0, seeded.stderr);
+  // A tagger replica on the private store: it seeds the deployment of every source (1.0.0),
+  // which the retrain reads and registers against, and follows it.
+  await ensureTopics(kafka, [{ topic: topicNames(runId).normalized, partitions: 1 }]);
+  fleet = startServices({
+    logDir: join(root, 'logs'),
+    basePort: 39_660 + 4 * Math.floor(Math.random() * 10),
+    only: ['inference-tagger'],
+    env: {
+      PF_KAFKA_BROKERS: stack.brokers.join(','),
+      PF_REGISTRY_URL: stack.registryUrl,
+      PF_TOPIC_NAMESPACE: runId,
+      PF_MODELS_DIR: store,
+      PF_PAUSE_WHEN_BACKLOG_ABOVE: '0',
+    },
+  });
+  await fleet.waitReady('inference-tagger', 60_000);
+  await waitFor('the tagger seeds the deployment of payments', async () => {
+    const shown = await runPatternflow(['--json', 'model', 'show'], env);
+    return (
+      shown.code === 0 &&
+      JSON.parse(shown.stdout).deployments.some((d: { source: string }) => d.source === 'payments')
+    );
+  });
 });
 
 after(async () => {
+  await fleet?.stop();
   await pool?.end();
   const admin = new pg.Client(stack.pg);
   await admin.connect();
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin.end();
-  const kafka = createKafka({
-    brokers: stack.brokers,
-    clientId: runId,
-    security: stack.kafkaSecurity,
-    logger: createLogger({ service: 'retrain-e2e', level: 'error' }),
-    clientLogLevel: 'error',
-  });
   const kafkaAdmin = kafka.admin();
   await kafkaAdmin.connect();
   const mine = (await kafkaAdmin.listTopics()).filter((topic) => topic.startsWith(`${runId}.`));
@@ -280,6 +307,23 @@ test('retrain: feedback + original set → signed 1.1.0 with both evaluations, r
   assert.equal(latest.action, 'model.shadow');
   assert.equal(latest.who, 'e2e');
   assert.equal(latest.reason, 'feedback from shifted traffic');
+
+  // The running tagger replica loads it (verified) and labels payments with it as its shadow.
+  await waitFor('the tagger acknowledges 1.1.0 as the shadow candidate of payments', async () => {
+    const view = JSON.parse((await runPatternflow(['--json', 'model', 'show'], env)).stdout);
+    type Ack = { status: string; id: string; candidate: { version: string; mode: string } | null };
+    return (view.replicas as { running: boolean; sources: Record<string, Ack> }[]).some((r) => {
+      const ack = r.sources.payments;
+      return (
+        r.running &&
+        ack !== undefined &&
+        ack.id === deployment.id &&
+        ack.status === 'in-force' &&
+        ack.candidate?.version === '1.1.0' &&
+        ack.candidate.mode === 'shadow'
+      );
+    });
+  });
 
   // The same version again is refused before any training, and nothing changes.
   const again = await runPatternflow(

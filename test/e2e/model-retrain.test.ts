@@ -333,6 +333,29 @@ test('retrain: feedback + original set → signed 1.1.0 with both evaluations, r
   assert.equal(again.code, 4, again.stderr);
   assert.match(again.stderr, /payments-fraud-rf@1\.1\.0 exists/);
 
+  // --since filters on when the feedback was received: none since now.
+  const none = await runPatternflow(
+    [
+      'model',
+      'retrain',
+      'payments',
+      '--reason',
+      'r',
+      '--new-version',
+      '1.3.0',
+      '--since',
+      new Date().toISOString(),
+      '--store',
+      store,
+    ],
+    env,
+  );
+  assert.equal(none.code, 1, none.stderr);
+  assert.match(
+    none.stderr,
+    /no usable feedback for payments since .*: 0 pairs read, 0 feedback rows without a stored prediction/,
+  );
+
   // A dry run trains and evaluates (text report) but writes and registers nothing.
   const dry = await runPatternflow(
     [

@@ -44,7 +44,8 @@ interface RetrainOptions {
   reason: string;
   who?: string;
   newVersion?: string;
-  since?: string;
+  /** Epoch millis, parsed from ISO 8601 or a duration ago. */
+  since?: number;
   dryRun?: boolean;
   register: boolean;
   trainRows?: number;
@@ -189,7 +190,7 @@ async function retrain(context: CommandContext, source: string, options: Retrain
     ...(options.publicKey === undefined ? {} : { PF_MODEL_PUBLIC_KEY: options.publicKey }),
   });
   const publicKey = readPublicKey(storeConfig.modelPublicKey);
-  const since = options.since === undefined ? null : new Date(parseTimeSpec(options.since, Date.now()));
+  const since = options.since === undefined ? null : new Date(options.since);
 
   // The serving version: the deployment in force, else (nothing to register with) the store's choice.
   const entries = await listModelVersions(storeConfig.modelsDir, publicKey);
@@ -493,7 +494,11 @@ export function registerModelRetrainCommand(model: Command, context: CommandCont
       '--new-version <x.y.z>',
       "the new version (default: the next minor of the serving version; --version is the CLI's own)",
     )
-    .option('--since <time>', 'only feedback received since then: ISO 8601 or a duration ago (7d)')
+    .option(
+      '--since <time>',
+      'only feedback received since then: ISO 8601 or a duration ago (7d)',
+      (raw: string) => parseTimeSpec(raw, Date.now()),
+    )
     .option('--dry-run', 'train and evaluate, but write nothing to the store and register nothing')
     .option('--no-register', 'write the version, but do not make it the shadow candidate')
     .option('--train-rows <n>', "generated training rows (default: the serving manifest's)", positiveInteger)

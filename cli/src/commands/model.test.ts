@@ -160,6 +160,16 @@ test('model retrain refuses an unknown source, a bad option or schema, and a mis
   ]);
   assert.equal(weight.code, ExitCodes.USAGE);
   assert.match(weight.err, /--feedback-weight must be a number above 0/);
+  const future = await modelCommand(copy, [
+    'retrain',
+    'payments',
+    '--reason',
+    'r',
+    '--since',
+    '2999-01-01T00:00:00Z',
+  ]);
+  assert.equal(future.code, ExitCodes.USAGE);
+  assert.match(future.err, /is in the future/);
   const noReason = await modelCommand(copy, ['retrain', 'payments']);
   assert.equal(noReason.code, ExitCodes.USAGE);
   assert.match(noReason.err, /--reason/);

@@ -370,17 +370,12 @@ export async function registerShadowCandidate(
   return { deployment, audit, previous: what.previous };
 }
 
-/**
- * The deployment of `source` on the models control topic, or undefined when no tagger has
- * seeded one yet (the topics are created when missing).
- */
+/** The deployment of `source` on the models control topic, or undefined when no tagger has seeded one yet. */
 export async function deploymentOf(
   context: CommandContext,
   source: string,
 ): Promise<ModelDeployment | undefined> {
-  const session = context.session();
-  await prepareTopics(session);
-  return (await readState(session)).deployments.get(source);
+  return (await readState(context.session())).deployments.get(source);
 }
 
 async function clearCandidate(context: CommandContext, source: string, options: ChangeOptions) {

@@ -119,7 +119,8 @@ async function readPairs(config: HarvestConfig, source: string, since: Date | nu
         ExitCodes.FAILED,
         `no feedback tables in schema ${config.pgSchema}: the sink creates pattern_feedback and patterns when it starts (PF_PG_SCHEMA as the sink's)`,
       );
-    if (code === undefined || /^(08|57P0|53)/.test(code) || (error as Error).message.includes('ECONNREFUSED'))
+    // Connection classes of SQLSTATE (08, 57P0x, 53) and Node's socket errors (ECONNREFUSED, ETIMEDOUT…).
+    if (code === undefined || /^(08|57P0|53|E[A-Z]+$)/.test(code))
       throw new CliError(ExitCodes.UNAVAILABLE, `PostgreSQL: ${(error as Error).message}`);
     throw error;
   } finally {

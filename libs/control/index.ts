@@ -43,6 +43,7 @@ export {
   type ReplicaAck,
   sha256Of,
 } from './records.ts';
+export { openReplicaWriter } from './replica-writer.ts';
 export { groupMembers, liveFollowers, liveReplicas } from './replicas.ts';
 export {
   ackMessage,

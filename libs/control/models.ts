@@ -17,7 +17,7 @@ import {
 } from '@patternflow/kafka';
 import type { Logger } from '@patternflow/observability';
 import type { TopicNames } from '@patternflow/records';
-import type { AuditEntry } from './records.ts';
+import { type AuditEntry, isString, parseControlValue, type UnreadableRecord } from './records.ts';
 
 export const DEPLOYMENT_KEY_PREFIX = 'deployment/';
 export const MODEL_ACK_KEY_PREFIX = 'ack/';
@@ -72,8 +72,7 @@ export interface ModelReplicaAck {
 export type ModelControlRecord =
   | { readonly type: 'deployment'; readonly deployment: ModelDeployment }
   | { readonly type: 'ack'; readonly ack: ModelReplicaAck }
-  | { readonly type: 'tombstone'; readonly key: string }
-  | { readonly type: 'invalid'; readonly key: string; readonly problem: string };
+  | UnreadableRecord;
 
 export const modelSubject = (source: string): string => `model:${source}`;
 export const refText = (ref: Pick<ModelRef, 'name' | 'version'>): string => `${ref.name}@${ref.version}`;
@@ -90,7 +89,6 @@ export const sameDeployment = (
   a.candidate?.mode === b.candidate?.mode &&
   a.candidate?.share === b.candidate?.share;
 
-const isString = (v: unknown): v is string => typeof v === 'string';
 const SHA256 = /^[0-9a-f]{64}$/;
 
 function refProblem(value: unknown, what: string): string | undefined {
@@ -116,16 +114,9 @@ export const validShare = (share: unknown): share is number =>
 
 /** A record of the models control topic, checked field by field; never throws. */
 export function decodeModelControlRecord(record: Pick<InboundRecord, 'key' | 'value'>): ModelControlRecord {
-  const key = record.key?.toString('utf8') ?? '';
-  if (record.value === null || record.value.length === 0) return { type: 'tombstone', key };
-  let value: Record<string, unknown>;
-  try {
-    value = JSON.parse(record.value.toString('utf8'));
-  } catch {
-    return { type: 'invalid', key, problem: 'not JSON' };
-  }
-  if (typeof value !== 'object' || value === null)
-    return { type: 'invalid', key, problem: 'not a JSON object' };
+  const parsed = parseControlValue(record);
+  if (parsed.type !== 'object') return parsed;
+  const { key, value } = parsed;
   if (key.startsWith(DEPLOYMENT_KEY_PREFIX)) {
     const source = key.slice(DEPLOYMENT_KEY_PREFIX.length);
     const missing = ['id', 'source', 'at', 'who', 'reason'].filter((field) => !isString(value[field]));

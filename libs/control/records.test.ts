@@ -8,6 +8,7 @@ import {
   applyControlRecord,
   decodeAuditEntry,
   decodeControlRecord,
+  decodeModelControlRecord,
   emptyControlState,
   policyChange,
   sha256Of,
@@ -83,4 +84,16 @@ test('records that are not what their key says are invalid, never thrown', () =>
   assert.equal(invalid('ack/r1', '{"kind":"ack","replica":"r1"}').type, 'invalid');
   assert.equal(invalid('other', '{}').type, 'invalid');
   assert.equal(decodeAuditEntry(Buffer.from('{"at":1}')), undefined);
+});
+
+test('both control topics read a deleted key as a tombstone and a value that is no JSON object as invalid', () => {
+  for (const decode of [decodeControlRecord, decodeModelControlRecord]) {
+    const raw = (value: string | null) =>
+      decode({ key: Buffer.from('ack/r1'), value: value === null ? null : Buffer.from(value) });
+    assert.deepEqual(raw(null), { type: 'tombstone', key: 'ack/r1' });
+    assert.deepEqual(raw(''), { type: 'tombstone', key: 'ack/r1' });
+    assert.deepEqual(raw('{'), { type: 'invalid', key: 'ack/r1', problem: 'not JSON' });
+    assert.deepEqual(raw('3'), { type: 'invalid', key: 'ack/r1', problem: 'not a JSON object' });
+    assert.deepEqual(raw('null'), { type: 'invalid', key: 'ack/r1', problem: 'not a JSON object' });
+  }
 });

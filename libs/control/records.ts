@@ -63,14 +63,22 @@ export const sha256Of = (text: string): string => createHash('sha256').update(te
 export type ControlRecord =
   | { readonly type: 'policy'; readonly record: PolicyRecord }
   | { readonly type: 'ack'; readonly ack: ReplicaAck }
+  | UnreadableRecord;
+
+/** A control record that holds no JSON object: a deleted key, or one nobody can read. */
+export type UnreadableRecord =
   /** A key deleted: a replica that stopped removes its acknowledgement. */
   | { readonly type: 'tombstone'; readonly key: string }
   | { readonly type: 'invalid'; readonly key: string; readonly problem: string };
 
-const isString = (v: unknown): v is string => typeof v === 'string';
+export const isString = (v: unknown): v is string => typeof v === 'string';
 
-/** A record of the control topic, checked field by field; never throws. */
-export function decodeControlRecord(record: Pick<InboundRecord, 'key' | 'value'>): ControlRecord {
+/** The key and JSON object of a record of a control topic, or what it is instead; never throws. */
+export function parseControlValue(
+  record: Pick<InboundRecord, 'key' | 'value'>,
+):
+  | { readonly type: 'object'; readonly key: string; readonly value: Record<string, unknown> }
+  | UnreadableRecord {
   const key = record.key?.toString('utf8') ?? '';
   if (record.value === null || record.value.length === 0) return { type: 'tombstone', key };
   let value: Record<string, unknown>;
@@ -81,6 +89,14 @@ export function decodeControlRecord(record: Pick<InboundRecord, 'key' | 'value'>
   }
   if (typeof value !== 'object' || value === null)
     return { type: 'invalid', key, problem: 'not a JSON object' };
+  return { type: 'object', key, value };
+}
+
+/** A record of the control topic, checked field by field; never throws. */
+export function decodeControlRecord(record: Pick<InboundRecord, 'key' | 'value'>): ControlRecord {
+  const parsed = parseControlValue(record);
+  if (parsed.type !== 'object') return parsed;
+  const { key, value } = parsed;
   if (key === POLICY_KEY) {
     const missing = ['version', 'sha256', 'yaml', 'applied_at', 'applied_by', 'reason'].filter(
       (field) => !isString(value[field]),

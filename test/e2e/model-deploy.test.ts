@@ -16,18 +16,17 @@
  * a deployment of a damaged version is refused by both replicas, which keep labelling.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, readFileSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { deploymentChange, readModelControlState } from '@patternflow/control';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
 import {
   copyModelStore,
   metricSum,
+  portsIn,
+  runPatternflow,
   type ServiceFleet,
   stack,
   startServices,
@@ -45,7 +44,6 @@ const logDir = join(process.cwd(), '.stack', 'logs', runId);
 const logger = createLogger({ service: 'e2e-deploy', level: 'error' });
 const kafka = createKafka({ brokers: stack.brokers, clientId: runId, logger, clientLogLevel: 'error' });
 const codec = createSchemaCodec({ url: stack.registryUrl });
-const BIN = fileURLToPath(new URL('../../cli/bin/patternflow.ts', import.meta.url));
 const NAME = 'payments-fraud-rf';
 const PARTITIONS = 4;
 /** 160 records/s. */
@@ -87,21 +85,7 @@ const SHA = { '1.0.0': manifestOf('1.0.0').sha256, '1.1.0': manifestOf('1.1.0').
 const damagedSha = manifestOf('1.2.0').sha256;
 
 const fleets: { name: string; fleet: ServiceFleet; log: string }[] = [];
-let nextPort = 39580;
-async function freePort(): Promise<number> {
-  for (; nextPort <= 39599; nextPort++) {
-    const server = createServer();
-    const free = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false));
-      server.listen(nextPort, '127.0.0.1', () => resolve(true));
-    });
-    if (free) {
-      await new Promise((resolve) => server.close(resolve));
-      return nextPort++;
-    }
-  }
-  throw new Error('no free port left in 39580-39599');
-}
+const freePort = portsIn(39580, 39599);
 
 const env = {
   PF_KAFKA_BROKERS: stack.brokers.join(','),
@@ -149,24 +133,7 @@ after(async () => {
   store.remove();
 });
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--namespace', runId, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c) => {
-      stderr += c;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runCli = (args: string[]) => runPatternflow(['--namespace', runId, ...args], env);
 
 interface Command {
   name: string;

@@ -12,11 +12,17 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
-import { copyModelStore, type ServiceFleet, stack, startServices, uniqueName } from '@patternflow/harness';
+import {
+  copyModelStore,
+  portsIn,
+  type ServiceFleet,
+  stack,
+  startServices,
+  uniqueName,
+} from '@patternflow/harness';
 import { createKafka, ensureTopics } from '@patternflow/kafka';
 import { keyIdOf, STORE_FILES } from '@patternflow/models';
 import { createLogger } from '@patternflow/observability';
@@ -42,28 +48,7 @@ const servingSha256 = (
   }
 ).sha256;
 const fleets: ServiceFleet[] = [];
-let nextPort = 39560;
-
-/**
- * The next port of this test's range (39560-39579) that nobody holds right now. The range
- * lies inside Linux's ephemeral range, so a client socket (a Kafka or registry connection)
- * can hold a port of it for a while; a tagger started on such a port fails with
- * EADDRINUSE instead of the refusal under test.
- */
-async function freePort(): Promise<number> {
-  for (; nextPort <= 39579; nextPort++) {
-    const server = createServer();
-    const free = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false));
-      server.listen(nextPort, '127.0.0.1', () => resolve(true));
-    });
-    if (free) {
-      await new Promise((resolve) => server.close(resolve));
-      return nextPort++;
-    }
-  }
-  throw new Error('no free port left in 39560-39579');
-}
+const freePort = portsIn(39560, 39579);
 
 async function startTagger(label: string): Promise<{ fleet: ServiceFleet; log: string }> {
   const dir = join(logDir, label);

@@ -7,7 +7,6 @@
  * first record routed by the new version is reported.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { taggedPattern } from '@patternflow/fixtures';
-import { metricSum, type ServiceFleet, stack, startServices } from '@patternflow/harness';
+import { metricSum, runPatternflow, type ServiceFleet, stack, startServices } from '@patternflow/harness';
 import { createKafka, ensureTopics, readTopicToEnd } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { type Policy, parsePolicy } from '@patternflow/policy';
@@ -33,7 +32,6 @@ const topics = topicNames(runId);
 const logDir = join(process.cwd(), '.stack', 'logs', runId);
 const logger = createLogger({ service: 'e2e-policy', level: 'error' });
 const kafka = createKafka({ brokers: stack.brokers, clientId: runId, logger, clientLogLevel: 'error' });
-const BIN = fileURLToPath(new URL('../../cli/bin/patternflow.ts', import.meta.url));
 const seedFile = fileURLToPath(new URL('../../policies/routing.yaml', import.meta.url));
 const seedYaml = readFileSync(seedFile, 'utf8');
 const LANES = ['critical', 'standard', 'bulk'];
@@ -143,24 +141,11 @@ async function produceSteadily(encoder: SchemaEncoder, durationMs: number): Prom
   return produced;
 }
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--namespace', runId, ...args], {
-      env: { ...process.env, PF_KAFKA_BROKERS: stack.brokers.join(','), PF_REGISTRY_URL: stack.registryUrl },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c) => {
-      stderr += c;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+const runCli = (args: string[]) =>
+  runPatternflow(['--namespace', runId, ...args], {
+    PF_KAFKA_BROKERS: stack.brokers.join(','),
+    PF_REGISTRY_URL: stack.registryUrl,
   });
-}
 
 /** The input partitions a replica consumes, from its latest "joined consumer group" log line. */
 function assignmentOf(replicaLogs: string): number[] {

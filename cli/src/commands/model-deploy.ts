@@ -32,6 +32,7 @@ import {
 import { ensureTopics, followTopic, kafkaFailure, openTransactionalWriter } from '@patternflow/kafka';
 import { listModelVersions, modelStoreConfigSpec, readPublicKey } from '@patternflow/models';
 import { type Command, InvalidArgumentError } from 'commander';
+import { type AckView, type WaitOutcome, waitForAcknowledgements } from '../acknowledgements.ts';
 import type { CommandContext } from '../context.ts';
 import { CliError, type ExitCode, ExitCodes } from '../exit.ts';
 import { formatTable, printJson } from '../output.ts';
@@ -193,21 +194,18 @@ async function change(
   return outcome.result === 'in-force' ? ExitCodes.OK : ExitCodes.FAILED;
 }
 
-interface ReplicaView {
-  replica: string;
-  status: 'in-force' | 'rejected' | 'pending';
+interface ReplicaView extends AckView {
   /** What it labels `source` with now. */
   serving: string | null;
   at: string | null;
-  detail?: string;
 }
 
 /** Follows the acknowledgements until every running tagger replica labels with `deployment` (or refused it). */
-async function waitForReplicas(
+function waitForReplicas(
   context: CommandContext,
   deployment: ModelDeployment,
   timeoutMs: number,
-): Promise<{ result: 'in-force' | 'rejected' | 'timeout'; replicas: ReplicaView[]; text: string }> {
+): Promise<WaitOutcome<ReplicaView>> {
   const session = context.session();
   const state = emptyModelControlState();
   const follower = followTopic({
@@ -218,14 +216,12 @@ async function waitForReplicas(
     onRecord: (inbound) => applyModelControlRecord(state, decodeModelControlRecord(inbound)),
     catchUpTimeoutMs: READ_TIMEOUT_MS,
   });
-  const started = Date.now();
-  try {
-    await follower.caughtUp;
-    const admin = await session.admin();
-    const prefix = modelReplicaGroupPrefix(session.groupIdOf('inference-tagger'));
-    for (;;) {
-      const live = await kafkaCall(liveFollowers(admin, prefix));
-      const views: ReplicaView[] = live.map((replica) => {
+  const prefix = modelReplicaGroupPrefix(session.groupIdOf('inference-tagger'));
+  return waitForAcknowledgements({
+    follower,
+    views: async () => {
+      const live = await kafkaCall(liveFollowers(await session.admin(), prefix));
+      return live.map((replica) => {
         const ack = state.acks.get(replica)?.sources[deployment.source];
         const mine = ack?.id === deployment.id;
         return {
@@ -236,38 +232,14 @@ async function waitForReplicas(
           ...(mine && ack.detail ? { detail: ack.detail } : {}),
         };
       });
-      const elapsed = ((Date.now() - started) / 1000).toFixed(1);
-      const rejected = views.filter((v) => v.status === 'rejected');
-      if (rejected.length > 0) {
-        return {
-          result: 'rejected',
-          replicas: views,
-          text: `refused by ${rejected.map((v) => `${v.replica} (${v.detail})`).join('; ')}`,
-        };
-      }
-      if (views.every((v) => v.status === 'in-force')) {
-        return {
-          result: 'in-force',
-          replicas: views,
-          text:
-            views.length === 0
-              ? 'no tagger replica runs: the deployment applies when one starts'
-              : `in force on all ${views.length} tagger replica(s) after ${elapsed} s: ${views.map((v) => v.replica).join(', ')}`,
-        };
-      }
-      if (Date.now() - started > timeoutMs || context.signal.aborted) {
-        const pending = views.filter((v) => v.status === 'pending');
-        return {
-          result: 'timeout',
-          replicas: views,
-          text: `not acknowledged after ${elapsed} s by ${pending.map((v) => `${v.replica} (on ${v.serving ?? 'unknown'})`).join(', ')}`,
-        };
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  } finally {
-    await follower.stop();
-  }
+    },
+    serving: (view) => view.serving,
+    replicas: 'tagger',
+    noneRunning: 'no tagger replica runs: the deployment applies when one starts',
+    timeoutMs,
+    pollMs: 100,
+    signal: context.signal,
+  });
 }
 
 /** The deployment in force for `source`; a candidate change needs one (the first tagger seeds it). */

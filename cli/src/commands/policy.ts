@@ -20,7 +20,6 @@ import {
   type PolicyRecord,
   policyChange,
   policyOfRecord,
-  type ReplicaAck,
   readAuditTrail,
   readControlState,
   sha256Of,
@@ -36,6 +35,7 @@ import {
 import { coldLanesOf, layoutChange, type Policy, parsePolicy } from '@patternflow/policy';
 import { loadSchema, type TaggedPattern } from '@patternflow/records';
 import { type Command, InvalidArgumentError } from 'commander';
+import { type AckView, type WaitOutcome, waitForAcknowledgements } from '../acknowledgements.ts';
 import type { CommandContext, RegisterCommand } from '../context.ts';
 import { CliError, type ExitCode, ExitCodes } from '../exit.ts';
 import { type Column, formatTable, printJson } from '../output.ts';
@@ -443,24 +443,17 @@ async function apply(
   return outcome.result === 'in-force' ? ExitCodes.OK : ExitCodes.FAILED;
 }
 
-interface ReplicaView {
-  replica: string;
-  status: ReplicaAck['status'] | 'pending';
+interface ReplicaView extends AckView {
   version: string | null;
   at: string | null;
-  detail?: string;
 }
 
-/**
- * Follows the control topic until every router replica that runs has acknowledged `record`
- * (or refused it), or the time is up. A replica that starts meanwhile counts too; one that
- * stops leaves the set.
- */
-async function waitForReplicas(
+/** Follows the control topic until every router replica that runs has acknowledged `record` (or refused it). */
+function waitForReplicas(
   context: CommandContext,
   record: PolicyRecord,
   timeoutMs: number,
-): Promise<{ result: 'in-force' | 'rejected' | 'timeout'; replicas: ReplicaView[]; text: string }> {
+): Promise<WaitOutcome<ReplicaView>> {
   const session = context.session();
   const state = emptyControlState();
   const follower = followTopic({
@@ -471,13 +464,11 @@ async function waitForReplicas(
     onRecord: (inbound) => applyControlRecord(state, decodeControlRecord(inbound)),
     catchUpTimeoutMs: READ_TIMEOUT_MS,
   });
-  const started = Date.now();
-  try {
-    await follower.caughtUp;
-    const admin = await session.admin();
-    for (;;) {
-      const live = await liveReplicas(admin, session.groupIdOf('priority-router'));
-      const views: ReplicaView[] = live.map((replica) => {
+  return waitForAcknowledgements({
+    follower,
+    views: async () => {
+      const live = await liveReplicas(await session.admin(), session.groupIdOf('priority-router'));
+      return live.map((replica) => {
         const ack = state.acks.get(replica);
         const mine = ack?.sha256 === record.sha256;
         return {
@@ -488,38 +479,14 @@ async function waitForReplicas(
           ...(mine && ack?.detail ? { detail: ack.detail } : {}),
         };
       });
-      const elapsed = ((Date.now() - started) / 1000).toFixed(1);
-      const rejected = views.filter((v) => v.status === 'rejected');
-      if (rejected.length > 0) {
-        return {
-          result: 'rejected',
-          replicas: views,
-          text: `refused by ${rejected.map((v) => `${v.replica} (${v.detail})`).join('; ')}`,
-        };
-      }
-      if (views.every((v) => v.status === 'in-force')) {
-        return {
-          result: 'in-force',
-          replicas: views,
-          text:
-            views.length === 0
-              ? 'no router replica runs: the policy applies when one starts'
-              : `in force on all ${views.length} router replica(s) after ${elapsed} s: ${views.map((v) => v.replica).join(', ')}`,
-        };
-      }
-      if (Date.now() - started > timeoutMs || context.signal.aborted) {
-        const pending = views.filter((v) => v.status === 'pending');
-        return {
-          result: 'timeout',
-          replicas: views,
-          text: `not acknowledged after ${elapsed} s by ${pending.map((v) => `${v.replica} (on ${v.version ?? 'unknown'})`).join(', ')}`,
-        };
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  } finally {
-    await follower.stop();
-  }
+    },
+    serving: (view) => view.version,
+    replicas: 'router',
+    noneRunning: 'no router replica runs: the policy applies when one starts',
+    timeoutMs,
+    pollMs: 200,
+    signal: context.signal,
+  });
 }
 
 async function show(context: CommandContext, options: { yaml?: boolean }): Promise<ExitCode> {

@@ -26,19 +26,13 @@ import {
   modelAckRemoval,
   modelControlTopicSpecs,
   modelReplicaGroupPrefix,
+  openReplicaWriter,
   refText,
   type SourceAck,
   sameDeployment,
 } from '@patternflow/control';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
-import {
-  type ControlMessage,
-  ensureTopics,
-  followTopic,
-  type Kafka,
-  kafkaFailure,
-  openTransactionalWriter,
-} from '@patternflow/kafka';
+import { type ControlMessage, ensureTopics, followTopic, type Kafka, kafkaFailure } from '@patternflow/kafka';
 import {
   chooseServingVersions,
   type LoadedModelVersion,
@@ -108,16 +102,13 @@ export async function startLiveModels(deps: {
   } catch (error) {
     throw kafkaFailure(error) ?? error;
   }
-  const writer = openTransactionalWriter({ kafka, transactionalId: followerGroup });
-  let writes: Promise<void> = Promise.resolve();
-  const write = (messages: ControlMessage[], what: string): Promise<void> => {
-    writes = writes.then(() =>
-      writer.write(messages).catch((error: unknown) => {
-        logger.warn({ err: error, what }, 'could not write to the models control topic');
-      }),
-    );
-    return writes;
-  };
+  const writer = openReplicaWriter({
+    kafka,
+    transactionalId: followerGroup,
+    logger,
+    topic: 'the models control topic',
+  });
+  const write = writer.write;
   const acks: Record<string, SourceAck> = {};
   const acknowledge = () =>
     write(

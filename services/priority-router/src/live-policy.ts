@@ -19,6 +19,7 @@ import {
   decodeControlRecord,
   emptyControlState,
   liveReplicas,
+  openReplicaWriter,
   type PolicyRecord,
   policyChange,
   policyOfRecord,
@@ -26,14 +27,7 @@ import {
   replicaGroupPrefix,
   sha256Of,
 } from '@patternflow/control';
-import {
-  type ControlMessage,
-  ensureTopics,
-  followTopic,
-  type Kafka,
-  kafkaFailure,
-  openTransactionalWriter,
-} from '@patternflow/kafka';
+import { ensureTopics, followTopic, type Kafka, kafkaFailure } from '@patternflow/kafka';
 import type { Logger } from '@patternflow/observability';
 import { loadPolicy, type Policy } from '@patternflow/policy';
 import type { TopicNames } from '@patternflow/records';
@@ -70,20 +64,14 @@ export async function startLivePolicy(deps: {
     throw kafkaFailure(error) ?? error; // unreachable Kafka is a reason to build again, not to exit
   }
 
-  const writer = openTransactionalWriter({
+  // Control writes are rare and ordered: one after the other, never failing the routing.
+  const writer = openReplicaWriter({
     kafka,
     transactionalId: `${replicaGroupPrefix(deps.groupId)}${replica}`,
+    logger,
+    topic: 'the control topic',
   });
-  // Control writes are rare and ordered: one after the other, never failing the routing.
-  let writes: Promise<void> = Promise.resolve();
-  const write = (messages: ControlMessage[], what: string): Promise<void> => {
-    writes = writes.then(() =>
-      writer.write(messages).catch((error: unknown) => {
-        logger.warn({ err: error, what }, 'could not write to the control topic');
-      }),
-    );
-    return writes;
-  };
+  const write = writer.write;
   const acknowledge = (status: ReplicaAck['status'], version: string, sha256: string, detail?: string) =>
     write(
       [

@@ -33,6 +33,7 @@ import { ensureTopics, followTopic, kafkaFailure, openTransactionalWriter } from
 import { listModelVersions, modelStoreConfigSpec, readPublicKey } from '@patternflow/models';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type AckView, type WaitOutcome, waitForAcknowledgements } from '../acknowledgements.ts';
+import { printAuditHistory } from '../audit-history.ts';
 import type { CommandContext } from '../context.ts';
 import { CliError, type ExitCode, ExitCodes } from '../exit.ts';
 import { formatTable, printJson } from '../output.ts';
@@ -433,7 +434,6 @@ async function history(
   context: CommandContext,
   options: { source?: string; limit: number },
 ): Promise<ExitCode> {
-  const { io } = context;
   const session = context.session();
   const entries: AuditEntry[] = (await readTrail(session))
     .filter((e) =>
@@ -441,25 +441,7 @@ async function history(
     )
     .reverse()
     .slice(0, options.limit);
-  if (context.json()) {
-    printJson(io, entries);
-    return ExitCodes.OK;
-  }
-  if (entries.length === 0) {
-    io.out(`no model change recorded on ${session.topics.audit}`);
-    return ExitCodes.OK;
-  }
-  io.out(
-    formatTable(entries, [
-      { header: 'at', value: (e) => e.at },
-      { header: 'subject', value: (e) => e.subject },
-      { header: 'action', value: (e) => e.action },
-      { header: 'change', value: (e) => `${e.from ?? '-'} → ${e.to}` },
-      { header: 'who', value: (e) => e.who },
-      { header: 'reason', value: (e) => e.reason },
-    ]),
-  );
-  return ExitCodes.OK;
+  return printAuditHistory(context, entries, { what: 'model', showSubject: true });
 }
 
 const positiveInteger = (what: string) => (raw: string) => {

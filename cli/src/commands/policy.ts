@@ -36,6 +36,7 @@ import { coldLanesOf, layoutChange, type Policy, parsePolicy } from '@patternflo
 import { loadSchema, type TaggedPattern } from '@patternflow/records';
 import { type Command, InvalidArgumentError } from 'commander';
 import { type AckView, type WaitOutcome, waitForAcknowledgements } from '../acknowledgements.ts';
+import { printAuditHistory } from '../audit-history.ts';
 import type { CommandContext, RegisterCommand } from '../context.ts';
 import { CliError, type ExitCode, ExitCodes } from '../exit.ts';
 import { type Column, formatTable, printJson } from '../output.ts';
@@ -559,7 +560,6 @@ async function show(context: CommandContext, options: { yaml?: boolean }): Promi
 }
 
 async function history(context: CommandContext, options: { limit: number }): Promise<ExitCode> {
-  const { io } = context;
   const session = context.session();
   const entries = (
     await readAuditTrail({
@@ -573,24 +573,7 @@ async function history(context: CommandContext, options: { limit: number }): Pro
     .filter((entry) => entry.subject === POLICY_SUBJECT)
     .reverse()
     .slice(0, options.limit);
-  if (context.json()) {
-    printJson(io, entries);
-    return ExitCodes.OK;
-  }
-  if (entries.length === 0) {
-    io.out(`no policy change recorded on ${session.topics.audit}`);
-    return ExitCodes.OK;
-  }
-  io.out(
-    formatTable(entries, [
-      { header: 'at', value: (e) => e.at },
-      { header: 'action', value: (e) => e.action },
-      { header: 'change', value: (e) => `${e.from ?? '-'} → ${e.to}` },
-      { header: 'who', value: (e) => e.who },
-      { header: 'reason', value: (e) => e.reason },
-    ]),
-  );
-  return ExitCodes.OK;
+  return printAuditHistory(context, entries, { what: 'policy', showSubject: false });
 }
 
 export const registerPolicyCommand: RegisterCommand = (program: Command, context: CommandContext) => {

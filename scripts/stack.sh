@@ -460,13 +460,14 @@ wait_registry() {
   say "apicurio registry $APICURIO_VERSION ($name) up at $(registry_url "$name")"
 }
 
-# Both registries start together (each JVM takes a few seconds), then both are waited for.
+# One after the other: both registries share one PostgreSQL storage, and each creates its
+# schema on the first start. Started together on an empty database they race, and the loser
+# exits on a duplicate key (seen on a fresh CI clone: pg_type_typname_nsp_index "apicurio").
 start_registries() {
-  local name launched=()
+  local name
   for name in "$@"; do
-    if launch_registry "$name"; then launched+=("$name"); fi
+    if launch_registry "$name"; then wait_registry "$name"; fi
   done
-  for name in "${launched[@]}"; do wait_registry "$name"; done
 }
 
 # ---------------------------------------------------------------- processes

@@ -29,7 +29,6 @@ const env = {
   PF_KAFKA_BROKERS: stack.brokers.join(','),
   PF_REGISTRY_URL: stack.registryUrl,
   PF_MAX_VALUE_BYTES: String(1 << 20),
-  PF_INFERENCE_LINGER_MS: '0',
 };
 
 const benchLogger = createLogger({ service: 'bench', level: 'warn' });

@@ -1,5 +1,6 @@
 export type { Admin, Kafka } from 'kafkajs';
 export type { BacklogLimit } from './backlog.ts';
+export { type Batcher, createBatcher } from './batcher.ts';
 export { createKafka, type KafkaClientOptions, verifyKafkaLink } from './client.ts';
 export { OUTPUT_COMPRESSIONS, type OutputCompression } from './codecs.ts';
 export { DeadLetterHeaders, RedriveHeaders, toDeadLetterMessage } from './dead-letter.ts';

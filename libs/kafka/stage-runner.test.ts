@@ -87,7 +87,6 @@ interface DrivenBatch {
   done: Promise<void>;
   resolved: string[];
   heartbeats: number;
-  commits: number;
   /** What kafkajs reports after a rebalance revoked the partition. */
   stale: boolean;
   /** What kafkajs reports while the consumer is stopping. */
@@ -105,6 +104,10 @@ function fakeKafka() {
   const listeners = new Map<string, ((event: { payload: unknown }) => void)[]>();
   const inFlight = new Set<Promise<void>>();
   const sends: ProducerBatch[] = [];
+  /** Offsets the runner committed (consumer.commitOffsets), as topic:partition@next-offset. */
+  const committed: string[] = [];
+  /** Errors the next commitOffsets calls throw, in order. */
+  const commitFailures: Error[] = [];
   /** End offset per output topic (partition 0 only), advanced by every acknowledged send. */
   const produced = new Map<string, number>();
 
@@ -145,6 +148,14 @@ function fakeKafka() {
       }
       for (const { topic } of topics) consumerState.paused.delete(topic);
       log.push('resume');
+    },
+    commitOffsets: async (offsets: { topic: string; partition: number; offset: string }[]) => {
+      const failure = commitFailures.shift();
+      if (failure) throw failure;
+      for (const { topic, partition, offset } of offsets) {
+        committed.push(`${topic}:${partition}@${offset}`);
+        log.push(`commit ${topic}:${partition}@${offset}`);
+      }
     },
     // Like kafkajs, waits for the eachBatch calls in flight. kafkajs would also turn
     // isRunning() false; the fake leaves it on, so that a test shows the runner stops on
@@ -217,7 +228,6 @@ function fakeKafka() {
       done: Promise.resolve(),
       resolved: [],
       heartbeats: 0,
-      commits: 0,
       stale: false,
       running: true,
     };
@@ -242,7 +252,7 @@ function fakeKafka() {
         if (driven.heartbeatError) throw driven.heartbeatError;
       },
       commitOffsetsIfNecessary: async () => {
-        driven.commits += 1;
+        throw new Error('the runner commits through consumer.commitOffsets, never through kafkajs');
       },
       uncommittedOffsets: () => ({ topics: [] }),
       isRunning: () => driven.running,
@@ -270,6 +280,8 @@ function fakeKafka() {
     kafka,
     log,
     sends,
+    committed,
+    commitFailures,
     consumer: consumerState,
     downstreamCommitted,
     produced,
@@ -381,19 +393,21 @@ describe('stage runner: at-least-once', () => {
     const ack = deferred();
     fake.onSend = () => ack.promise;
     const options = runnerOptions(fake, relay, { maxBatchRecords: 10 });
-    await startRunner(t, options, fake);
+    const runner = await startRunner(t, options, fake);
 
     const batch = fake.deliver({ firstOffset: 40, count: 5, highWatermark: 45 });
     await until(() => fake.sends.length === 1, 'the chunk is produced');
     for (let i = 0; i < 5; i += 1) await nextTurn();
     assert.deepEqual(batch.resolved, [], 'nothing is resolved while the produce is unacknowledged');
-    assert.equal(batch.commits, 0);
     assert.equal(await metric(options.metrics.recordsOut), 0, 'nothing counted as out before the ack');
 
+    assert.deepEqual(fake.committed, [], 'nor committed');
     ack.resolve();
     await batch.done;
     assert.deepEqual(batch.resolved, ['44']);
-    assert.equal(batch.commits, 1);
+    assert.deepEqual(fake.committed, [], 'committed off the processing path, not by the batch');
+    await runner.stop();
+    assert.deepEqual(fake.committed, ['unit.in:0@45'], 'the acknowledged offset is committed on stop');
     assert.equal(await metric(options.metrics.recordsOut, { topic: OUT }), 5);
     assert.deepEqual(
       fake.sends[0]?.topicMessages?.[0]?.messages.map((m) => String(m.value)),
@@ -416,7 +430,7 @@ describe('stage runner: at-least-once', () => {
       error instanceof PipelineError && error.code === ErrorCodes.KAFKA && error.cause === refused;
     await assert.rejects(batch.done, (error) => error === refused || isRefusal(error));
     assert.deepEqual(batch.resolved, []);
-    assert.equal(batch.commits, 0);
+    assert.deepEqual(fake.committed, []);
     assert.equal(fake.sends.length, 1, 'the second chunk is not attempted');
     assert.equal(await metric(options.metrics.recordsOut), 0);
     assert.ok(isRefusal(await runner.failed), 'a non-retriable produce error fails the stage');
@@ -902,10 +916,47 @@ describe('stage runner: failures', () => {
         assert.equal(runner.isReady(), true);
         assert.equal(handled, 1, 'the rest of the batch is left to the next generation');
         assert.deepEqual(batch.resolved, ['2']);
-        assert.equal(batch.commits, 0);
       },
     );
   }
+});
+
+describe('stage runner: offset commits', () => {
+  test(
+    'acknowledged offsets are committed by the interval timer, the newest per partition',
+    QUICK,
+    async (t) => {
+      const fake = fakeKafka();
+      const options = runnerOptions(fake, relay, { maxBatchRecords: 2, commitIntervalMs: 20 });
+      await startRunner(t, options, fake);
+      await fake.deliver({ firstOffset: 0, count: 3 }).done;
+      await fake.deliver({ firstOffset: 7, count: 2, partition: 1 }).done;
+      await until(() => fake.committed.length >= 2, 'the timer commits');
+      assert.deepEqual([...fake.committed].sort(), ['unit.in:0@3', 'unit.in:1@9']);
+    },
+  );
+
+  test('a failed commit keeps its offsets for the next attempt', QUICK, async (t) => {
+    const fake = fakeKafka();
+    fake.commitFailures.push(protocolError('REBALANCE_IN_PROGRESS', 27, true));
+    const options = runnerOptions(fake, relay, { commitIntervalMs: 20 });
+    await startRunner(t, options, fake);
+    await fake.deliver({ firstOffset: 10, count: 4 }).done;
+    await until(() => fake.committed.length === 1, 'the second attempt commits');
+    assert.deepEqual(fake.committed, ['unit.in:0@14']);
+    assert.equal(fake.commitFailures.length, 0, 'the first attempt failed');
+  });
+
+  test('after a rebalance, offsets of partitions this member lost are not committed', QUICK, async (t) => {
+    const fake = fakeKafka();
+    const options = runnerOptions(fake, relay, { commitIntervalMs: 60_000 });
+    const runner = await startRunner(t, options, fake);
+    await fake.deliver({ firstOffset: 0, count: 2, partition: 0 }).done;
+    await fake.deliver({ firstOffset: 5, count: 2, partition: 1 }).done;
+    fake.emit('GROUP_JOIN', { memberId: 'member-1', memberAssignment: { [IN]: [1] } });
+    await runner.stop();
+    assert.deepEqual(fake.committed, ['unit.in:1@7']);
+  });
 });
 
 describe('stage runner: shutdown and heartbeats', () => {
@@ -944,9 +995,10 @@ describe('stage runner: shutdown and heartbeats', () => {
       assert.deepEqual(fake.log, [
         'send unit.out:3',
         'resolve 0:2',
-        'consumer.disconnect',
         'send unit.out:3',
         'resolve 0:5',
+        'commit unit.in:0@6',
+        'consumer.disconnect',
         'producer.disconnect',
       ]);
     },

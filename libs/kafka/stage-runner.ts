@@ -11,6 +11,7 @@ import {
 } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type BacklogLimit, createBacklogMonitor } from './backlog.ts';
+import { createBatcher } from './batcher.ts';
 import { compressionTypeOf, type OutputCompression } from './codecs.ts';
 import { toDeadLetterMessage } from './dead-letter.ts';
 import { isUnreadableBatch, kafkaFailure } from './kafka-errors.ts';
@@ -39,6 +40,8 @@ export interface StageRunnerOptions {
   /** Retries of a failure whose disposition is 'retry' back off from this delay, doubling up to maxRetryDelayMs. */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
+  /** Acknowledged offsets are committed this often, off the processing path (default 1000). */
+  commitIntervalMs?: number;
   now?: () => number;
   /**
    * Read one batch per partition per fetch and stop short of this offset of this partition:
@@ -70,6 +73,13 @@ export interface StageRunner {
 class StopRequested extends Error {}
 
 /**
+ * Chunks are merged into one produce request up to this many value bytes (a single chunk may
+ * be larger). Brokers refuse a record batch over message.max.bytes (1 MiB by default), and one
+ * request holds one batch per partition: half of that limit leaves room when uncompressed.
+ */
+const MAX_REQUEST_VALUE_BYTES = 512 * 1024;
+
+/**
  * Consumes `topics` with at-least-once delivery: a chunk's offsets are resolved only
  * after everything it produced (outputs and DLQ records) was acknowledged by Kafka with
  * acks=all, or after the handler's own durable write. A crash anywhere before that
@@ -81,6 +91,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
   const retryDelayMs = options.retryDelayMs ?? 200;
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 5000;
   const compression = compressionTypeOf(options.compression);
+  const commitIntervalMs = options.commitIntervalMs ?? 1000;
 
   const heartbeatIntervalMs = Math.max(500, Math.floor(options.sessionTimeoutMs / 10));
   const consumer: Consumer = kafka.consumer({
@@ -127,6 +138,48 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
   });
   const stopBefore = options.stopBefore;
   const stopOffset = stopBefore ? BigInt(stopBefore.offset) : 0n;
+
+  // Offsets are committed by this runner, not by kafkajs: with autoCommit kafkajs sends an
+  // OffsetCommit after every batch and waits for it (one group-coordinator write, 6–11 ms on
+  // the local broker) before the partition is fetched again, which was most of a hop's
+  // latency at low load. Here a chunk's next offset is recorded once its output is
+  // acknowledged, and a timer commits what was recorded: the at-least-once line is unchanged
+  // (nothing is committed before its ack), a crash replays at most one interval.
+  const acknowledged = new Map<string, { topic: string; partition: number; offset: string }>();
+  let commitTimer: NodeJS.Timeout | undefined;
+  let committing: Promise<boolean> | undefined;
+  let inFlightBatches = 0;
+  let batchesDrained: (() => void) | undefined;
+  /** Commits what is recorded; resolves false when the commit failed (the offsets are kept). */
+  const commitAcknowledged = (): Promise<boolean> => {
+    if (committing) return committing;
+    if (acknowledged.size === 0) return Promise.resolve(true);
+    const offsets = [...acknowledged.values()];
+    acknowledged.clear();
+    committing = consumer
+      .commitOffsets(offsets)
+      .then(
+        () => true,
+        (error: unknown) => {
+          // Kept for the next attempt unless a newer offset of the partition was recorded since.
+          for (const entry of offsets) {
+            const key = `${entry.topic}|${entry.partition}`;
+            if (!acknowledged.has(key)) acknowledged.set(key, entry);
+          }
+          logger.warn({ err: error }, 'offset commit failed; retried at the next interval');
+          return false;
+        },
+      )
+      .finally(() => {
+        committing = undefined;
+      });
+    return committing;
+  };
+  /** Every offset recorded so far, committed (or one failed attempt). */
+  const commitAllAcknowledged = async (): Promise<void> => {
+    if (committing) await committing;
+    await commitAcknowledged();
+  };
 
   // Why the consumer is paused, per holder (the backlog monitor, each partition retrying a
   // chunk) with the reason it exports; the consumer runs only when no holder is left.
@@ -177,8 +230,29 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
 
   const backlogTopics = new Set(options.backlog?.downstreamTopics ?? []);
 
+  // The chunks of the partitions processed at once share one produce request: one request
+  // per fetch instead of one per partition, and a lone chunk is sent at once (see batcher.ts).
+  const produce = createBatcher<OutboundMessage, true>({
+    maxSize: MAX_REQUEST_VALUE_BYTES,
+    sizeOf: (message) => message.value.length + 64,
+    run: async (messages) => {
+      await sendAll(messages);
+      return messages.map(() => true as const);
+    },
+  });
+
   async function deliver(messages: OutboundMessage[]): Promise<void> {
     if (messages.length === 0) return;
+    await produce.submit(messages);
+    const counts = new Map<string, number>();
+    for (const message of messages) counts.set(message.topic, (counts.get(message.topic) ?? 0) + 1);
+    for (const [topic, count] of counts) {
+      metrics.recordsOut.inc({ topic }, count);
+      if (backlogTopics.has(topic)) backlog?.noteProduced(count);
+    }
+  }
+
+  async function sendAll(messages: OutboundMessage[]): Promise<void> {
     const byTopic = new Map<string, Message[]>();
     for (const message of messages) {
       let list = byTopic.get(message.topic);
@@ -191,10 +265,6 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     const topicMessages: TopicMessages[] = [];
     for (const [topic, list] of byTopic) topicMessages.push({ topic, messages: list });
     await producer.sendBatch({ topicMessages, acks: -1, compression });
-    for (const { topic, messages: list } of topicMessages) {
-      metrics.recordsOut.inc({ topic }, list.length);
-      if (backlogTopics.has(topic)) backlog?.noteProduced(list.length);
-    }
   }
 
   /** Handles one chunk and delivers its output; retries 'retry' failures until stopped. */
@@ -316,17 +386,22 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
         throw error;
       }
       // Resolved only now, after the acks: this is the at-least-once line.
-      payload.resolveOffset(chunk[chunk.length - 1]!.offset);
-      setLag(Number(chunk[chunk.length - 1]!.offset) + 1);
+      const last = chunk[chunk.length - 1]!.offset;
+      payload.resolveOffset(last);
+      acknowledged.set(`${batch.topic}|${batch.partition}`, {
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: String(BigInt(last) + 1n),
+      });
+      setLag(Number(last) + 1);
       await payload.heartbeat();
-      await payload.commitOffsetsIfNecessary();
     }
     if (isStopPartition) {
       const next = messages.length > 0 ? BigInt(messages[messages.length - 1]!.offset) + 1n : undefined;
       if (next === undefined || next >= stopOffset) {
         // Paused before the next fetch is built, so the unreadable batch is never fetched again.
         consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
-        await payload.commitOffsetsIfNecessary();
+        await commitAllAcknowledged();
         reachedStopWith();
       }
     }
@@ -342,6 +417,11 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         ready = true;
         assignment = payload.memberAssignment;
+        // Offsets of partitions this member lost are not ours to commit any more; their new
+        // owner starts from the last commit (at-least-once: a replay, never a gap).
+        for (const [key, entry] of acknowledged) {
+          if (!assignment[entry.topic]?.includes(entry.partition)) acknowledged.delete(key);
+        }
         applyPauseState();
         logger.info(
           { memberId: payload.memberId, assignment: payload.memberAssignment },
@@ -374,12 +454,16 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       await backlog?.start();
       await consumer.connect();
       await consumer.subscribe({ topics: [...options.topics], fromBeginning: true });
+      commitTimer = setInterval(() => {
+        void commitAcknowledged();
+      }, commitIntervalMs);
+      commitTimer.unref();
       await consumer.run({
-        autoCommit: true,
-        autoCommitInterval: 1000,
+        autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
         eachBatch: async (payload) => {
+          inFlightBatches += 1;
           try {
             await eachBatch(payload);
           } catch (error) {
@@ -391,6 +475,9 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
               failWith(failure as Error);
             }
             throw error;
+          } finally {
+            inFlightBatches -= 1;
+            if (inFlightBatches === 0) batchesDrained?.();
           }
         },
       });
@@ -400,8 +487,15 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       stopping = true;
       ready = false;
       backlog?.stop();
-      // disconnect() waits for the running eachBatch calls, commits the resolved offsets
-      // and leaves the group, so the partitions move on without a session timeout.
+      // The chunks in flight finish (their acks are recorded), then everything acknowledged is
+      // committed before the group is left, so the partitions' next owner starts there.
+      if (inFlightBatches > 0) {
+        await new Promise<void>((resolve) => {
+          batchesDrained = resolve;
+        });
+      }
+      clearInterval(commitTimer);
+      await commitAllAcknowledged();
       await consumer.disconnect();
       await producer.disconnect();
     },

@@ -39,7 +39,7 @@ export function stageConfigSpec(stage: Stage) {
       `is no longer read: set ${STAGES.map(groupIdVariable).join(' / ')} in the environment of every stage, so that each stage's upstream watches the same group`,
     ),
     maxBatchRecords: integer('PF_MAX_BATCH_RECORDS', { default: 500, min: 1, max: 10_000 }),
-    partitionsConsumedConcurrently: integer('PF_PARTITIONS_CONCURRENCY', { default: 3, min: 1, max: 64 }),
+    partitionsConsumedConcurrently: integer('PF_PARTITIONS_CONCURRENCY', { default: 16, min: 1, max: 64 }),
     maxFetchBytes: integer('PF_MAX_FETCH_BYTES', {
       default: 4 * 1024 * 1024,
       min: 64 * 1024,

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import { inboundRecord, normalizedPattern } from '@patternflow/fixtures';
+import { createBatcher } from '@patternflow/kafka';
 import type { PredictionOutcome } from '@patternflow/models';
 import { parseTraceparent } from '@patternflow/observability';
 import type { TaggedPattern } from '@patternflow/records';
 import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
 import { createTagHandler, type FeatureRow } from './handler.ts';
-import { createMicroBatcher } from './micro-batcher.ts';
 
 const normalized = (id: string, source: string) =>
   normalizedPattern({ id, source, attributes: { amount: id === 'nan' ? Number.NaN : 10 } });
@@ -47,9 +47,8 @@ const encoder: SchemaEncoder = {
 
 test('records get the model label, scores and version; bad features and missing models are dead-lettered alone', async () => {
   const runs: FeatureRow[][] = [];
-  const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
+  const inference = createBatcher<FeatureRow, PredictionOutcome>({
     maxSize: 100,
-    lingerMs: 1,
     run: async (rows) => {
       runs.push(rows);
       return rows.map(() => ({
@@ -132,9 +131,8 @@ test('records get the model label, scores and version; bad features and missing 
 });
 
 test('a row the runtime refuses is dead-lettered with the runtime error', async () => {
-  const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
+  const inference = createBatcher<FeatureRow, PredictionOutcome>({
     maxSize: 10,
-    lingerMs: 1,
     run: async (rows) =>
       rows.map(() => ({
         ok: false,
@@ -157,9 +155,8 @@ test('a row the runtime refuses is dead-lettered with the runtime error', async 
 });
 
 test('whatever throws while one record is handled dead-letters that record alone (PF_RECORD_UNEXPECTED)', async () => {
-  const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
+  const inference = createBatcher<FeatureRow, PredictionOutcome>({
     maxSize: 10,
-    lingerMs: 1,
     run: async (rows) =>
       rows.map(() => ({
         ok: true,
@@ -225,9 +222,8 @@ test('whatever throws while one record is handled dead-letters that record alone
 });
 
 test('a dependency failure while handling a record still fails the whole chunk (retried)', async () => {
-  const inference = createMicroBatcher<FeatureRow, PredictionOutcome>({
+  const inference = createBatcher<FeatureRow, PredictionOutcome>({
     maxSize: 10,
-    lingerMs: 1,
     run: async (rows) =>
       rows.map(() => ({ ok: false, error: new PipelineError(ErrorCodes.INVALID_FEATURES, 'x') })),
   });

@@ -1,12 +1,11 @@
 import { ErrorCodes, PipelineError, recordFailure } from '@patternflow/errors';
-import type { DeadLetter, InboundRecord, OutboundMessage, StageHandler } from '@patternflow/kafka';
+import type { Batcher, DeadLetter, InboundRecord, OutboundMessage, StageHandler } from '@patternflow/kafka';
 import type { Prediction } from '@patternflow/models';
 import { nextTraceparent, TRACEPARENT } from '@patternflow/observability';
 import type { Inference, NormalizedPattern, TaggedPattern } from '@patternflow/records';
 import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
 import { decodeRecords } from '@patternflow/service';
 import type { TaggingOutcome } from './deployments.ts';
-import type { MicroBatcher } from './micro-batcher.ts';
 
 export interface FeatureRow {
   modelKey: string;
@@ -39,7 +38,7 @@ export function createTagHandler(deps: {
   taggedTopic: string;
   extractFeatures: (record: NormalizedPattern) => Omit<FeatureRow, 'id'>;
   hasModel: (modelKey: string) => boolean;
-  inference: MicroBatcher<FeatureRow, TaggingOutcome>;
+  inference: Batcher<FeatureRow, TaggingOutcome>;
   /** Sees every labelled record with the prediction that labelled it (the drift monitor, drift.ts). */
   observe?: (source: string, prediction: Prediction, row: FeatureRow) => void;
   now?: () => number;

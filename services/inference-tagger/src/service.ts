@@ -1,4 +1,5 @@
-import { integer, list } from '@patternflow/config';
+import { integer, list, removed } from '@patternflow/config';
+import { createBatcher } from '@patternflow/kafka';
 import {
   createVersionPredictor,
   DEV_PUBLIC_KEY_PATH,
@@ -16,7 +17,6 @@ import { createDeploymentInference, type TaggingOutcome } from './deployments.ts
 import { createDriftMonitor, type DriftModel, referenceProblem } from './drift.ts';
 import { createTagHandler, type FeatureRow, featureViewSchema } from './handler.ts';
 import { startLiveModels } from './live-models.ts';
-import { createMicroBatcher } from './micro-batcher.ts';
 import { createModelMetrics } from './model-metrics.ts';
 
 /**
@@ -29,7 +29,10 @@ export const tagger = defineStageService({
   config: {
     ...modelStoreConfigSpec(),
     inferenceMaxBatch: integer('PF_INFERENCE_MAX_BATCH', { default: 512, min: 1, max: 8192 }),
-    inferenceLingerMs: integer('PF_INFERENCE_LINGER_MS', { default: 5, min: 0, max: 1000 }),
+    inferenceLingerRetired: removed(
+      'PF_INFERENCE_LINGER_MS',
+      'is no longer read: the tagger batches adaptively (a lone record runs at once; records that arrive while a model runs share the next run), see docs/architecture.md',
+    ),
     intraOpThreads: integer('PF_INFERENCE_THREADS', { default: 1, min: 1, max: 64 }),
     // Drift (docs/models.md, "Semantic observability"): the last N records per source, in
     // ring buckets, against the manifest's reference.
@@ -113,9 +116,8 @@ export const tagger = defineStageService({
         metrics: modelMetrics,
       });
       // Each micro-batch takes the deployments in force once: a swap lands between two batches.
-      const inference = createMicroBatcher<FeatureRow, TaggingOutcome>({
+      const inference = createBatcher<FeatureRow, TaggingOutcome>({
         maxSize: config.inferenceMaxBatch,
-        lingerMs: config.inferenceLingerMs,
         run: (rows) => live.withSnapshot((snapshot) => label(snapshot, rows)),
       });
       const codec = createSchemaCodec(registryLinkOf(config));

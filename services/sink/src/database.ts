@@ -4,10 +4,10 @@ import pg from 'pg';
 import { fromPostgres } from './sink-errors.ts';
 
 /**
- * The sink's connection pool, with its schema created. One connection per partition in
- * flight (batches of different partitions write concurrently), plus one for reconcile and
- * the admin queries, plus one for the periodic feedback query (feedback.ts), so it never
- * makes a batch wait for a connection.
+ * The sink's connection pool, with its schema created. The routed chunks share one write
+ * transaction at a time (handler.ts); beside it run feedback chunks and the one-record
+ * writes that isolate a refused record, up to three more, plus one connection for reconcile
+ * and the admin queries and one for the periodic feedback query (feedback.ts).
  */
 export async function openDatabase(options: {
   /** The connection string and its TLS settings (postgresPoolOptions of libs/service). */
@@ -18,7 +18,7 @@ export async function openDatabase(options: {
 }): Promise<pg.Pool> {
   const pool = new pg.Pool({
     ...options.connection,
-    max: options.partitionsInFlight + 2,
+    max: Math.min(options.partitionsInFlight, 4) + 2,
     options: `-c search_path=${options.schema}`,
     // pg_stat_activity (and pg_stat_ssl) then tell which sink, and which schema, a connection serves.
     application_name: `patternflow-sink/${options.schema}`,

@@ -180,3 +180,66 @@ test('a record the store cannot make a row of (PF_RECORD_UNEXPECTED) is dead-let
   );
   assert.match(result.deadLetters[0]!.error.message, /record odd was not stored: unexpected TypeError/);
 });
+
+test('chunks handled at once share one transaction, and each learns which of its rows were new', async () => {
+  const written: string[][] = [];
+  const m = metrics();
+  const handler = createSinkHandler({
+    decoder,
+    ...m,
+    store: {
+      async writeBatch(records) {
+        written.push(records.map((r) => r.id));
+        const insertedIds = records.map((r) => r.id).filter((id) => id !== 'b');
+        return { inserted: insertedIds.length, duplicates: 1, insertedIds, coldFiles: [] };
+      },
+    },
+  });
+  const [first, second] = await Promise.all([
+    handler([inbound('a', 0), inbound('b', 1)]),
+    handler([inbound('c', 0)]),
+  ]);
+  assert.deepEqual(
+    written.map((ids) => ids.sort()),
+    [['a', 'b', 'c']],
+    'one transaction for both chunks',
+  );
+  assert.deepEqual(first.deadLetters, []);
+  assert.deepEqual(second.deadLetters, []);
+  const counts = (await m.rows.get()).values.map((v) => `${v.labels.result}=${v.value}`).sort();
+  assert.deepEqual(counts, ['duplicate=1', 'inserted=2']);
+});
+
+test("a record refused in a shared transaction dead-letters only itself, not the other chunk's rows", async () => {
+  const committed: string[] = [];
+  const handler = createSinkHandler({
+    decoder,
+    ...metrics(),
+    store: {
+      async writeBatch(records) {
+        if (records.some((r) => r.id.startsWith('nul'))) throw dataError();
+        committed.push(...records.map((r) => r.id));
+        return {
+          inserted: records.length,
+          duplicates: 0,
+          insertedIds: records.map((r) => r.id),
+          coldFiles: [],
+        };
+      },
+    },
+  });
+  const [clean, dirty] = await Promise.all([
+    handler([inbound('a', 0)]),
+    handler([inbound('nul-1', 0), inbound('d', 1)]),
+  ]);
+  assert.deepEqual(
+    clean.deadLetters,
+    [],
+    'the clean chunk shared the refused transaction, and is stored alone',
+  );
+  assert.deepEqual(
+    dirty.deadLetters.map((d) => d.record.offset),
+    ['0'],
+  );
+  assert.deepEqual(committed.sort(), ['a', 'd']);
+});

@@ -1,5 +1,5 @@
 import { dispositionOf, PipelineError } from '@patternflow/errors';
-import type { DeadLetter, StageHandler } from '@patternflow/kafka';
+import { createBatcher, type DeadLetter, type StageHandler } from '@patternflow/kafka';
 import type { RoutedPattern } from '@patternflow/records';
 import type { SchemaDecoder } from '@patternflow/registry';
 import type { Decoded } from '@patternflow/service';
@@ -8,9 +8,11 @@ import type { Counter, Histogram } from 'prom-client';
 import type { SinkStore, SinkWriteResult } from './cold-storage.ts';
 
 /**
- * Routed records → PostgreSQL (and the cold files of the cold lanes), one durable batch
- * per chunk. The runner resolves the chunk's offsets only after writeBatch returns, i.e.
- * after COMMIT: a crash before that replays the chunk, and the upsert on id absorbs it.
+ * Routed records → PostgreSQL (and the cold files of the cold lanes). The chunks of the
+ * partitions processed at once share one transaction (group commit: one COMMIT and one set
+ * of fsyncs for all of them, and a lone chunk is written at once). The runner resolves a
+ * chunk's offsets only after that transaction's COMMIT: a crash before that replays the
+ * chunk, and the upsert on id absorbs it.
  */
 export function createSinkHandler(deps: {
   decoder: SchemaDecoder;
@@ -20,10 +22,22 @@ export function createSinkHandler(deps: {
   now?: () => number;
 }): StageHandler {
   const now = deps.now ?? Date.now;
+  const transactions = createBatcher<RoutedPattern, boolean>({
+    maxSize: MAX_ROWS_PER_TRANSACTION,
+    run: async (values) => {
+      const { insertedIds } = await deps.store.writeBatch(values);
+      const inserted = new Set(insertedIds);
+      return values.map((value) => inserted.has(value.id));
+    },
+  });
+  const writeShared = async (values: RoutedPattern[]): Promise<string[]> => {
+    const inserted = await transactions.submit(values);
+    return values.filter((_, index) => inserted[index]).map((value) => value.id);
+  };
   return async (records) => {
     const { decoded, deadLetters } = await decodeRecords<RoutedPattern>(records, deps.decoder);
     if (decoded.length === 0) return { messages: [], deadLetters };
-    const { stored, rejected } = await writeIsolatingRejects(deps.store, decoded);
+    const { stored, rejected } = await writeIsolatingRejects(writeShared, deps.store, decoded);
     deadLetters.push(...rejected);
     const values = stored.values;
     const written = now();
@@ -38,29 +52,31 @@ export function createSinkHandler(deps: {
   };
 }
 
+/** Rows of one shared transaction (several chunks); a single chunk may be larger. */
+const MAX_ROWS_PER_TRANSACTION = 5000;
+
 /** A batch refused because of one of its records (dispositionOf says dead-letter). */
 const isRecordRejection = (error: unknown): error is PipelineError =>
   error instanceof PipelineError && dispositionOf(error) === 'dead-letter';
 
 /**
- * Writes the batch in one transaction. When the batch is refused because of a record's
- * content (a \u0000 escape that jsonb cannot store, a payload that is not JSON, a record
- * that cannot be made a row), it is written again one record at a time so that only the
- * offending records are dead-lettered, never the whole batch and never a crash loop.
+ * Writes the chunk in the shared transaction. When that transaction is refused because of a
+ * record's content (a \u0000 escape that jsonb cannot store, a payload that is not JSON, a
+ * record that cannot be made a row), which may be another chunk's record, this chunk is
+ * written again one record at a time, each in its own transaction, so that only the
+ * offending records are dead-lettered, never a whole batch and never a crash loop.
  * Outages and other failures propagate (retried or fatal, by their code).
  */
 async function writeIsolatingRejects(
+  writeShared: (values: RoutedPattern[]) => Promise<string[]>,
   store: Pick<SinkStore, 'writeBatch'>,
   decoded: readonly Decoded<RoutedPattern>[],
 ): Promise<{ stored: { values: RoutedPattern[]; insertedIds: string[] }; rejected: DeadLetter[] }> {
   const values = decoded.map((item) => item.value);
   try {
-    const result: SinkWriteResult = await store.writeBatch(values);
-    return { stored: { values, insertedIds: result.insertedIds }, rejected: [] };
+    return { stored: { values, insertedIds: await writeShared(values) }, rejected: [] };
   } catch (error) {
     if (!isRecordRejection(error)) throw error;
-    if (decoded.length === 1)
-      return { stored: { values: [], insertedIds: [] }, rejected: [reject(decoded[0]!, error)] };
   }
   const stored = { values: [] as RoutedPattern[], insertedIds: [] as string[] };
   const rejected: DeadLetter[] = [];

@@ -1,0 +1,106 @@
+/**
+ * Adaptive batching for work that costs per call more than per item (a model run, a
+ * database transaction with its fsync, a produce request): concurrent callers (one per
+ * partition being processed) submit their items, and the batcher runs one call at a time
+ * over everything submitted so far.
+ *
+ * - Idle: the submission runs in the same event-loop turn's check phase, so callers that
+ *   submit in that turn (the partitions of one fetch) share the call, and a lone record
+ *   waits for nothing. There is no linger timer: a timer is pure latency when load is low.
+ * - Busy: submissions queue while the call runs and all go into the next one, so batches
+ *   grow with the load by themselves (the group commit of databases).
+ *
+ * A caller's items stay together in one call, even past maxSize. Memory is bounded by the
+ * callers: each waits for its own results before submitting more.
+ */
+export interface Batcher<In, Out> {
+  submit(items: readonly In[]): Promise<Out[]>;
+}
+
+export interface BatcherOptions<In, Out> {
+  /** Size per call (items, or sizeOf's unit), at least one caller's worth; the rest waits for the next call. */
+  maxSize: number;
+  /** The size of one item; 1 when absent. */
+  sizeOf?: (item: In) => number;
+  /** Runs over the items of several callers; must return one result per item, in order. */
+  run: (items: In[]) => Promise<Out[]>;
+}
+
+interface Pending<In, Out> {
+  items: readonly In[];
+  resolve: (out: Out[]) => void;
+  reject: (error: unknown) => void;
+}
+
+export function createBatcher<In, Out>(options: BatcherOptions<In, Out>): Batcher<In, Out> {
+  let queue: Pending<In, Out>[] = [];
+  let running = false;
+  let scheduled = false;
+
+  const sizeOf = options.sizeOf;
+  const sizeOfCaller = (items: readonly In[]): number => {
+    if (!sizeOf) return items.length;
+    let size = 0;
+    for (const item of items) size += sizeOf(item);
+    return size;
+  };
+  const take = (): Pending<In, Out>[] => {
+    let count = 0;
+    let taken = 0;
+    while (taken < queue.length) {
+      const size = sizeOfCaller(queue[taken]!.items);
+      if (taken > 0 && count + size > options.maxSize) break;
+      count += size;
+      taken += 1;
+    }
+    const batch = queue.slice(0, taken);
+    queue = queue.slice(taken);
+    return batch;
+  };
+
+  const runNext = () => {
+    scheduled = false;
+    if (running || queue.length === 0) return;
+    const batch = take();
+    const items = batch.length === 1 ? [...batch[0]!.items] : batch.flatMap((pending) => pending.items);
+    running = true;
+    let call: Promise<Out[]>;
+    try {
+      call = options.run(items);
+    } catch (error) {
+      call = Promise.reject(error);
+    }
+    call
+      .then((results) => {
+        if (results.length !== items.length) {
+          throw new Error(`batch returned ${results.length} results for ${items.length} items`);
+        }
+        let at = 0;
+        for (const pending of batch) {
+          pending.resolve(results.slice(at, at + pending.items.length));
+          at += pending.items.length;
+        }
+      })
+      .catch((error: unknown) => {
+        for (const pending of batch) pending.reject(error);
+      })
+      .finally(() => {
+        running = false;
+        // What queued during the call goes now, together.
+        runNext();
+      });
+  };
+
+  return {
+    submit(items) {
+      if (items.length === 0) return Promise.resolve([]);
+      return new Promise<Out[]>((resolve, reject) => {
+        queue.push({ items, resolve, reject });
+        if (!running && !scheduled) {
+          scheduled = true;
+          setImmediate(runNext);
+        }
+      });
+    },
+  };
+}

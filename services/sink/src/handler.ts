@@ -5,7 +5,7 @@ import type { SchemaDecoder } from '@patternflow/registry';
 import type { Decoded } from '@patternflow/service';
 import { decodeRecords } from '@patternflow/service';
 import type { Counter, Histogram } from 'prom-client';
-import type { SinkStore, SinkWriteResult } from './cold-storage.ts';
+import type { SinkStore } from './cold-storage.ts';
 
 /**
  * Routed records → PostgreSQL (and the cold files of the cold lanes). The chunks of the

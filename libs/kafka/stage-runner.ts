@@ -22,6 +22,11 @@ export interface StageRunnerOptions {
   kafka: Kafka;
   groupId: string;
   topics: readonly string[];
+  /**
+   * Topics of the expedited lane, among `topics`: their chunks never wait behind the other
+   * topics' chunks, and the downstream-backlog pause does not hold them.
+   */
+  priorityTopics?: readonly string[];
   dlqTopic: string;
   handler: StageHandler;
   logger: Logger;

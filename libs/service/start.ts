@@ -47,6 +47,12 @@ export interface StageBuildDeps extends StageDeps {
 export interface StageParts {
   inputTopics: readonly string[];
   /**
+   * Input topics of the expedited lane (a subset of inputTopics): their chunks never wait
+   * behind the other topics' chunks, and the downstream-backlog pause does not hold them
+   * (libs/kafka/stage-runner.ts, docs/architecture.md#priority-under-overload).
+   */
+  priorityTopics?: readonly string[];
+  /**
    * Also consume the topics whose names match: those that exist at start, and those created
    * while the stage runs (found within PF_TOPIC_REFRESH_MS).
    */
@@ -192,6 +198,7 @@ export async function startService<C extends StageConfig>(
       kafka,
       topics,
       dlqTopic: parts.dlqTopic,
+      priorityTopics: parts.priorityTopics ?? [],
       handler: parts.handler,
       logger,
       metrics,

@@ -131,23 +131,34 @@ function fakeKafka() {
       consumerState.runConfig = config;
       consumerState.running = true;
     },
-    pause(topics: { topic: string }[]) {
+    // Like kafkajs: a whole topic, or some of its partitions ("topic:partition" here).
+    pause(topics: { topic: string; partitions?: number[] }[]) {
       if (!consumerState.running) {
         throw new KafkaJSNonRetriableError(
           'Consumer group was not initialized, consumer#run must be called first',
         );
       }
-      for (const { topic } of topics) consumerState.paused.add(topic);
-      log.push('pause');
+      for (const { topic, partitions } of topics) {
+        if (partitions) for (const partition of partitions) consumerState.paused.add(`${topic}:${partition}`);
+        else consumerState.paused.add(topic);
+      }
+      if (!log.at(-1)?.startsWith('pause')) log.push('pause');
     },
-    resume(topics: { topic: string }[]) {
+    resume(topics: { topic: string; partitions?: number[] }[]) {
       if (!consumerState.running) {
         throw new KafkaJSNonRetriableError(
           'Consumer group was not initialized, consumer#run must be called first',
         );
       }
-      for (const { topic } of topics) consumerState.paused.delete(topic);
-      log.push('resume');
+      for (const { topic } of topics) {
+        const wasPaused = [...consumerState.paused].some(
+          (key) => key === topic || key.startsWith(`${topic}:`),
+        );
+        for (const key of [...consumerState.paused]) {
+          if (key === topic || key.startsWith(`${topic}:`)) consumerState.paused.delete(key);
+        }
+        if (wasPaused) log.push('resume');
+      }
     },
     commitOffsets: async (offsets: { topic: string; partition: number; offset: string }[]) => {
       const failure = commitFailures.shift();
@@ -919,6 +930,107 @@ describe('stage runner: failures', () => {
       },
     );
   }
+});
+
+describe('stage runner: the expedited lane (priorityTopics)', () => {
+  const PRIO = 'unit.in.priority';
+
+  test(
+    'a normal batch is handled in the background, its partition held, while an expedited batch goes through',
+    QUICK,
+    async (t) => {
+      const fake = fakeKafka();
+      const releaseNormal = deferred();
+      const order: string[] = [];
+      const options = runnerOptions(
+        fake,
+        async (records) => {
+          const topic = records[0]!.topic;
+          order.push(`start ${topic}`);
+          if (topic === IN) await releaseNormal.promise;
+          order.push(`end ${topic}`);
+          return relay(records);
+        },
+        { topics: [PRIO, IN], priorityTopics: [PRIO] },
+      );
+      await startRunner(t, options, fake);
+
+      const normal = fake.deliver({ topic: IN, firstOffset: 0, count: 2 });
+      await normal.done;
+      assert.deepEqual(normal.resolved, [], 'eachBatch returned before the normal chunk was handled');
+      assert.ok(fake.consumer.paused.has(`${IN}:0`), 'its partition is held, so it is not fetched twice');
+      assert.ok(!fake.consumer.paused.has(PRIO));
+
+      const expedited = fake.deliver({ topic: PRIO, firstOffset: 5, count: 1 });
+      await expedited.done;
+      assert.deepEqual(expedited.resolved, ['5'], 'the expedited chunk did not wait for the normal one');
+
+      releaseNormal.resolve();
+      await until(() => normal.resolved.length === 1, 'the normal chunk finishes in the background');
+      assert.deepEqual(normal.resolved, ['1']);
+      await until(() => !fake.consumer.paused.has(`${IN}:0`), 'the partition is released');
+      assert.deepEqual(order, [`start ${IN}`, `start ${PRIO}`, `end ${PRIO}`, `end ${IN}`]);
+    },
+  );
+
+  test('the downstream-backlog pause holds the normal lane only', QUICK, async (t) => {
+    const fake = fakeKafka();
+    fake.produced.set(OUT, 50);
+    fake.downstreamCommitted.set(OUT, 0);
+    const options = runnerOptions(fake, relay, {
+      topics: [PRIO, IN],
+      priorityTopics: [PRIO],
+      backlog: {
+        downstreamGroupId: 'unit-next-stage',
+        downstreamTopics: [OUT],
+        pauseWhenBacklogAbove: 4,
+        resumeWhenBacklogBelow: 2,
+        checkIntervalMs: 60_000,
+      },
+    });
+    await startRunner(t, options, fake);
+    assert.ok(fake.consumer.paused.has(IN), 'the normal lane waits for the downstream backlog');
+    assert.ok(!fake.consumer.paused.has(PRIO), 'the expedited lane does not');
+    const expedited = fake.deliver({ topic: PRIO, firstOffset: 0, count: 2 });
+    await expedited.done;
+    assert.deepEqual(expedited.resolved, ['1'], 'and its chunks are handled while the backlog lasts');
+  });
+
+  test('a fatal failure in a background batch fails the stage', QUICK, async (t) => {
+    const fake = fakeKafka();
+    const options = runnerOptions(
+      fake,
+      async () => {
+        throw new Error('a bug');
+      },
+      { topics: [PRIO, IN], priorityTopics: [PRIO] },
+    );
+    const runner = await startRunner(t, options, fake);
+    await fake.deliver({ topic: IN, firstOffset: 0, count: 1 }).done;
+    const error = await runner.failed;
+    assert.match(error.message, /a bug/);
+  });
+
+  test('a background chunk that finishes after a rebalance resolves nothing', QUICK, async (t) => {
+    const fake = fakeKafka();
+    const release = deferred();
+    const options = runnerOptions(
+      fake,
+      async (records) => {
+        await release.promise;
+        return relay(records);
+      },
+      { topics: [PRIO, IN], priorityTopics: [PRIO] },
+    );
+    const runner = await startRunner(t, options, fake);
+    const normal = fake.deliver({ topic: IN, firstOffset: 0, count: 2 });
+    await normal.done;
+    fake.emit('GROUP_JOIN', { memberId: 'member-1', memberAssignment: { [IN]: [1], [PRIO]: [0] } });
+    release.resolve();
+    await runner.stop();
+    assert.deepEqual(normal.resolved, []);
+    assert.deepEqual(fake.committed, []);
+  });
 });
 
 describe('stage runner: offset commits', () => {

@@ -4,6 +4,7 @@ import {
   type Consumer,
   type EachBatchPayload,
   type Kafka,
+  type KafkaMessage,
   type Message,
   Partitioners,
   type Producer,
@@ -154,6 +155,8 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
   let commitTimer: NodeJS.Timeout | undefined;
   let committing: Promise<boolean> | undefined;
   let inFlightBatches = 0;
+  // Bumped by every group join: a chunk that finishes after one does not resolve its offset.
+  let generation = 0;
   let batchesDrained: (() => void) | undefined;
   /** Commits what is recorded; resolves false when the commit failed (the offsets are kept). */
   const commitAcknowledged = (): Promise<boolean> => {
@@ -191,13 +194,38 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
   const pauseReasons = new Map<string, string>();
   // Every reason ever exported: one that is lifted must read 0, not keep its last value.
   const exportedReasons = new Set<string>();
+  const priorityTopics = new Set(options.priorityTopics ?? []);
+  const hasPriority = options.topics.some((topic) => priorityTopics.has(topic));
+  // Partitions held paused one by one: a normal-lane partition whose batch is being handled
+  // in the background (see eachBatch), and the partition stopped short of an unreadable batch.
+  const heldPartitions = new Map<string, Set<number>>();
+  const holdPartition = (topic: string, partition: number, on: boolean) => {
+    let held = heldPartitions.get(topic);
+    if (!held) {
+      held = new Set();
+      heldPartitions.set(topic, held);
+    }
+    if (on) held.add(partition);
+    else held.delete(partition);
+    applyPauseState();
+  };
   // kafkajs refuses pause() before run() and forgets it when a crashed consumer restarts,
   // so the state is applied now if possible and again on every group join.
   const applyPauseState = () => {
-    const topics = options.topics.map((topic) => ({ topic }));
+    // The downstream backlog holds the normal lane only: the expedited lane is small by
+    // design and must not wait behind the bulk backlog it exists to bypass.
+    const backlogOnly = pauseReasons.size === 1 && pauseReasons.has('downstream-backlog');
     try {
-      if (pauseReasons.size > 0) consumer.pause(topics);
-      else consumer.resume(topics);
+      for (const topic of options.topics) {
+        const pauseAll = pauseReasons.size > 0 && !(backlogOnly && priorityTopics.has(topic));
+        if (pauseAll) {
+          consumer.pause([{ topic }]);
+          continue;
+        }
+        consumer.resume([{ topic }]);
+        const held = heldPartitions.get(topic);
+        if (held && held.size > 0) consumer.pause([{ topic, partitions: [...held] }]);
+      }
     } catch (error) {
       logger.debug({ err: error }, 'pause state applied at the next group join');
     }
@@ -359,6 +387,68 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
+    const isStopPartition =
+      stopBefore !== undefined &&
+      batch.topic === stopBefore.topic &&
+      batch.partition === stopBefore.partition;
+    const messages = isStopPartition
+      ? batch.messages.filter((message) => BigInt(message.offset) < stopOffset)
+      : batch.messages;
+    if (hasPriority && !priorityTopics.has(batch.topic) && messages.length > 0) {
+      // The normal lane is handled in the background, its partition held paused meanwhile
+      // (so it is not fetched twice), and the fetch loop goes on at once: the expedited
+      // lane's next batch is fetched and handled while this one is still in inference or
+      // in its transaction, instead of after every normal batch of this fetch. Offsets are
+      // resolved as before, chunk by chunk after the acks.
+      holdPartition(batch.topic, batch.partition, true);
+      const generationAtStart = generation;
+      inFlightBatches += 1;
+      void handleMessages(payload, messages, generationAtStart)
+        .catch((error: unknown) => {
+          if (error instanceof StopRequested) return;
+          reportBatchFailure(error);
+        })
+        .finally(() => {
+          holdPartition(batch.topic, batch.partition, false);
+          inFlightBatches -= 1;
+          if (inFlightBatches === 0) batchesDrained?.();
+        });
+      return;
+    }
+    await handleMessages(payload, messages, generation);
+    if (isStopPartition) {
+      const next = messages.length > 0 ? BigInt(messages[messages.length - 1]!.offset) + 1n : undefined;
+      if (next === undefined || next >= stopOffset) {
+        // Paused before the next fetch is built, so the unreadable batch is never fetched again.
+        holdPartition(batch.topic, batch.partition, true);
+        await commitAllAcknowledged();
+        reachedStopWith();
+      }
+    }
+  }
+
+  /**
+   * A background (normal-lane) batch failed: a fatal failure stops the stage as it would
+   * inline; anything else (a rebalance seen by a heartbeat) drops the rest of the batch,
+   * which the partition's owner fetches again from the last resolved offset.
+   */
+  function reportBatchFailure(error: unknown): void {
+    const failure = kafkaFailure(error) ?? error;
+    if (dispositionOf(failure) === 'fatal') {
+      logger.error({ err: failure }, 'non-retriable failure; the stage stops');
+      failWith(failure as Error);
+      return;
+    }
+    logger.warn({ err: error }, 'batch left unfinished; its rest is fetched again');
+  }
+
+  /** Chunk by chunk: handle, deliver, then resolve and record the offset for the next commit. */
+  async function handleMessages(
+    payload: EachBatchPayload,
+    messages: readonly KafkaMessage[],
+    generationAtStart: number,
+  ): Promise<void> {
+    const { batch } = payload;
     // Records between what this stage has handed over and the partition's end as of this
     // fetch: a fetch takes everything available, so the lag lives inside the batch too.
     const lagLabels = { topic: batch.topic, partition: String(batch.partition) };
@@ -367,19 +457,13 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       if (Number.isFinite(highWatermark))
         metrics.consumerLag.set(lagLabels, Math.max(0, highWatermark - nextOffset));
     };
-    const isStopPartition =
-      stopBefore !== undefined &&
-      batch.topic === stopBefore.topic &&
-      batch.partition === stopBefore.partition;
-    const messages = isStopPartition
-      ? batch.messages.filter((message) => BigInt(message.offset) < stopOffset)
-      : batch.messages;
+    const holdsForBacklog = !priorityTopics.has(batch.topic);
     if (messages.length > 0) setLag(Number(messages[0]!.offset));
     for (let start = 0; start < messages.length; start += options.maxBatchRecords) {
       // Paused (backpressure) or revoked: leave the rest unresolved; it is fetched again
       // from the last resolved offset after resume or by the partition's new owner.
       if (stopping || !payload.isRunning() || payload.isStale()) return;
-      if (pauseReasons.has('downstream-backlog')) return;
+      if (holdsForBacklog && pauseReasons.has('downstream-backlog')) return;
       const chunk = messages
         .slice(start, start + options.maxBatchRecords)
         .map((message) => toInboundRecord(batch.topic, batch.partition, message));
@@ -390,6 +474,9 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
         if (error instanceof StopRequested) return;
         throw error;
       }
+      // A rebalance happened meanwhile: the partition may be someone else's now, and its
+      // new owner starts from the last commit (a replay, never a gap).
+      if (generation !== generationAtStart) return;
       // Resolved only now, after the acks: this is the at-least-once line.
       const last = chunk[chunk.length - 1]!.offset;
       payload.resolveOffset(last);
@@ -400,15 +487,6 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
       });
       setLag(Number(last) + 1);
       await payload.heartbeat();
-    }
-    if (isStopPartition) {
-      const next = messages.length > 0 ? BigInt(messages[messages.length - 1]!.offset) + 1n : undefined;
-      if (next === undefined || next >= stopOffset) {
-        // Paused before the next fetch is built, so the unreadable batch is never fetched again.
-        consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
-        await commitAllAcknowledged();
-        reachedStopWith();
-      }
     }
   }
 
@@ -421,6 +499,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     async start() {
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         ready = true;
+        generation += 1;
         assignment = payload.memberAssignment;
         // Offsets of partitions this member lost are not ours to commit any more; their new
         // owner starts from the last commit (at-least-once: a replay, never a gap).

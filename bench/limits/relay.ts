@@ -2,7 +2,9 @@
  * A relay that does no work: it consumes one topic and produces every batch, unchanged,
  * to the next, with the pipeline's delivery discipline (libs/kafka/stage-runner.ts):
  * eachBatch, one send per batch through an idempotent producer with acks=-1, and the
- * batch's offsets resolved (then committed) only after that send was acknowledged.
+ * batch's offsets resolved only after that send was acknowledged, then committed by a 1 s
+ * timer off the processing path (kafkajs's autoCommit would wait for an OffsetCommit after
+ * every batch, which the stages no longer do either).
  * A chain of these is the ceiling of a kafkajs pipeline on this broker: what the real
  * stages reach is this minus their own work.
  */
@@ -65,16 +67,24 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     onJoined = resolve;
   });
   consumer.on(consumer.events.GROUP_JOIN, () => onJoined());
+  const acknowledged = new Map<number, string>();
+  const commit = async () => {
+    if (acknowledged.size === 0) return;
+    const offsets = [...acknowledged].map(([partition, offset]) => ({ topic: options.from, partition, offset }));
+    acknowledged.clear();
+    await consumer.commitOffsets(offsets).catch(() => {});
+  };
+  const commitTimer = setInterval(() => void commit(), 1000);
+  commitTimer.unref();
 
   await producer.connect();
   await consumer.connect();
   await consumer.subscribe({ topics: [options.from], fromBeginning: true });
   await consumer.run({
-    autoCommit: true,
-    autoCommitInterval: 1000,
+    autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       if (batch.messages.length === 0 || !isRunning() || isStale()) return;
       if (stats.firstBatchAt === 0) stats.firstBatchAt = Date.now();
       // Unchanged: same key, value, headers and CreateTime timestamp, so the last topic's
@@ -89,11 +99,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       await producer.send({ topic: options.to, messages, acks: -1 });
       // Resolved only after the ack: a crash before this line replays the batch.
       resolveOffset(batch.lastOffset());
+      acknowledged.set(batch.partition, String(BigInt(batch.lastOffset()) + 1n));
       stats.records += messages.length;
       stats.batches += 1;
       stats.lastAckAt = Date.now();
       await heartbeat();
-      await commitOffsetsIfNecessary();
     },
   });
 
@@ -101,6 +111,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     joined,
     stats: snapshot,
     async stop() {
+      clearInterval(commitTimer);
+      await commit();
       await consumer.disconnect();
       await producer.disconnect();
       return snapshot();

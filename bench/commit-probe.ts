@@ -9,8 +9,8 @@
  * A replayed record inserts nothing (ON CONFLICT DO NOTHING), so the row's xmin stays the
  * first insert's: the durable point is the first commit, as it should be.
  *
- * Cost of the probe itself: transactions that NOTIFY take a database-wide lock at commit,
- * so the sink's concurrent batches commit one after another while it is installed.
+ * Cost of the probe itself: a transaction that NOTIFYs holds a lock serializing all notifying
+ * commits until after its COMMIT, so the sink's concurrent batches commit one after another.
  */
 import { Worker } from 'node:worker_threads';
 import type pg from 'pg';

@@ -67,18 +67,24 @@ export async function startCommitProbe(options: {
     await worker.terminate();
     throw failure ?? new Error('commit probe listener did not start');
   }
-  await options.pool.query(
-    `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
-     BEGIN
-       -- xmin holds the 32-bit xid; txid_current() is the 64-bit one with the epoch on top.
-       PERFORM pg_notify('${channel}', (txid_current() % 4294967296)::text);
-       RETURN NULL;
-     END $$`,
-  );
-  await options.pool.query(
-    `CREATE TRIGGER ${trigger} AFTER INSERT ON ${options.schema}.${table}
-       FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
-  );
+  try {
+    await options.pool.query(
+      `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         -- xmin holds the 32-bit xid; txid_current() is the 64-bit one with the epoch on top.
+         PERFORM pg_notify('${channel}', (txid_current() % 4294967296)::text);
+         RETURN NULL;
+       END $$`,
+    );
+    await options.pool.query(
+      `CREATE TRIGGER ${trigger} AFTER INSERT ON ${options.schema}.${table}
+         FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
+    );
+  } catch (error) {
+    // A listener left running would keep the bench process alive after its last phase.
+    await worker.terminate();
+    throw error;
+  }
 
   let stopped = false;
   return {

@@ -6,8 +6,9 @@
  *                      warm-up mark and the end (pf_sink_rows_total{result="inserted"})
  *   measureStagesAlone each service alone against a pre-filled input topic, in pipeline
  *                      order, so that each stage's output is the next stage's input
- *   measureLatency     ingest→sink latency percentiles at fixed offered loads, in SQL over
- *                      the run's rows (written_at − ingest_time)
+ *   measureLatency     ingest → durable (the sink's COMMIT, seen through LISTEN/NOTIFY)
+ *                      latency percentiles at fixed offered loads, overall and per lane;
+ *                      then the overload scenario (more than saturation, then the drain)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -29,6 +30,15 @@ import { type TopicNames, topicNames } from '@patternflow/records';
 import { sourceNames } from '@patternflow/sources';
 import type { Kafka } from 'kafkajs';
 import pg from 'pg';
+import { type CommitProbe, startCommitProbe } from './commit-probe.ts';
+import {
+  type Distribution,
+  type DurableLatency,
+  durableLatency,
+  type LaneLatency,
+  type LatencyRow,
+  type Quantiles,
+} from './latency-stats.ts';
 import { cpuDelta, cpuSnapshot, kafkaBrokerPid, PeakRssTracker, ROOT, round } from './system.ts';
 
 export interface StackEndpoints {
@@ -542,30 +552,75 @@ export interface LatencyResult {
   achievedRatePerSec: number;
   sent: number;
   measuredRecords: number;
-  latencyMs: { p50: number; p95: number; p99: number; max: number; mean: number };
-  /** Percentiles of each hop, from the stage timestamps stored with the row. */
-  hopsMs: Record<'ingestToInferred' | 'inferredToRouted' | 'routedToWritten', { p50: number; p99: number }>;
+  /** THE latency: ingest_time → the row's COMMIT as seen by a LISTENing client (commit-probe.ts). */
+  latencyMs: Distribution;
+  /** Durable latency of each lane's rows. */
+  perLane: Record<string, LaneLatency>;
+  /** The former figure, written_at − ingest_time (written_at = start of the sink's transaction). */
+  writtenAtLatencyMs: Quantiles;
+  /** Percentiles of each hop, from the stage timestamps stored with the row and the commit time. */
+  hopsMs: DurableLatency['hopsMs'];
+  /** Measured rows whose commit notification never arrived (0 expected). */
+  rowsWithoutCommit: number;
   /** Over the whole run at this rate (warm-up included). */
   batches: Record<string, BatchStats>;
   peakRssMiB: Record<string, number>;
 }
 
+export interface OverloadResult {
+  /** The target: overloadFactor × the measured saturation. */
+  targetRatePerSec: number;
+  /** What the generator reached: sent ÷ the time it took to send them. */
+  achievedRatePerSec: number;
+  plannedSec: number;
+  /** How long offering took (longer than planned when the generator fell behind). */
+  offeredSec: number;
+  sent: number;
+  rows: number;
+  /** Sent ids without a row once the drain ended or timed out: 0 = nothing lost. */
+  missing: number;
+  drainTimedOut: boolean;
+  /** From the end of the load (last send acknowledged) to the commit of the last row. */
+  drainSec: number;
+  /** Share of the rows routed to the critical lane. */
+  criticalShare: number;
+  /** Durable latency of every record sent during the overload. */
+  latencyMs: Distribution;
+  perLane: Record<string, LaneLatency>;
+  rowsWithoutCommit: number;
+  batches: Record<string, BatchStats>;
+}
+
+export interface LatencyOptions {
+  rates: number[];
+  warmupSec: number;
+  durationSec: number;
+  seed: number;
+  /** After the fixed rates: offer ratePerSec for durationSec, then wait for the drain. */
+  overload?: { ratePerSec: number; durationSec: number; drainTimeoutMs: number };
+}
+
 /**
- * All four services, already past their input (the run's consumer groups are at the end):
- * for each rate, generated events offered at that rate for warmupSec + durationSec, then
- * the percentiles of written_at − ingest_time in SQL over the rows of the events sent after
- * the warm-up.
+ * All four services, already past their input (the run's consumer groups are at the end),
+ * with the commit probe on the run's patterns table: for each rate, generated events
+ * offered at that rate for warmupSec + durationSec, then the durable latency (commit seen −
+ * ingest_time) of the rows of the events sent after the warm-up. Then, optionally, the
+ * overload scenario on the same fleet.
  */
 export async function measureLatency(
   run: PipelineRun,
-  options: { rates: number[]; warmupSec: number; durationSec: number; seed: number },
-): Promise<LatencyResult[]> {
+  options: LatencyOptions,
+): Promise<{ rates: LatencyResult[]; overload: OverloadResult | null }> {
   await run.createTopics();
   const fleet = await run.startFleet({});
   const rss = new PeakRssTracker(() => servicePids(fleet, false)).start();
   const results: LatencyResult[] = [];
+  let overload: OverloadResult | null = null;
+  let probe: CommitProbe | undefined;
   try {
     await fleet.waitReady();
+    // The sink has migrated its table by now (readiness): the trigger can go on it.
+    probe = await startCommitProbe({ pool: run.pool, pgUrl: run.stack.pgUrl, schema: run.schema });
     for (const [index, rate] of options.rates.entries()) {
       const ratePerSecond = Math.max(1, Math.round(rate));
       log(`${run.namespace}: latency at ${ratePerSecond} records/s offered`);
@@ -586,60 +641,161 @@ export async function measureLatency(
       await waitForRows(run, load.ids, 120_000);
       assertAlive(fleet, run.logDir);
       const batches = batchStats(countersBefore, await batchCounters(fleet));
-      const { rows } = await run.pool.query(
-        `SELECT count(*)::int AS n,
-                percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY ms) AS p,
-                max(ms) AS max, avg(ms) AS mean
-           FROM (SELECT extract(epoch FROM written_at - ingest_time) * 1000 AS ms
-                   FROM ${run.schema}.patterns
-                  WHERE id = ANY($1::text[]) AND ingest_time >= to_timestamp($2 / 1000.0)) AS t`,
+      const rows = await latencyRows(
+        run,
+        `id = ANY($1::text[]) AND ingest_time >= to_timestamp($2 / 1000.0)`,
         [load.ids, measureFrom],
       );
-      const row = rows[0] as { n: number; p: number[]; max: number; mean: number };
-      // Where the time goes: ingest → inferred_at (ingestor + tagger), → routed_at (router),
-      // → written_at (sink). The stages stamp these with their own clocks (one machine).
-      const { rows: hopRows } = await run.pool.query(
-        `SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM inferred_at - ingest_time) * 1000) AS tagged,
-                percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM routed_at - inferred_at) * 1000) AS routed,
-                percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM written_at - routed_at) * 1000) AS written
-           FROM ${run.schema}.patterns
-          WHERE id = ANY($1::text[]) AND ingest_time >= to_timestamp($2 / 1000.0)`,
-        [load.ids, measureFrom],
-      );
-      const hop = (values: number[]) => ({
-        p50: round(Number(values[0]), 1),
-        p99: round(Number(values[1]), 1),
-      });
+      const stats = durableLatency(rows, await commitTimesFor(probe, rows), LANES);
       results.push({
         offeredRatePerSec: ratePerSecond,
         achievedRatePerSec: round(load.sent / (load.elapsedMs / 1000)),
         sent: load.sent,
-        measuredRecords: row.n,
-        latencyMs: {
-          p50: round(Number(row.p[0]), 1),
-          p95: round(Number(row.p[1]), 1),
-          p99: round(Number(row.p[2]), 1),
-          max: round(Number(row.max), 1),
-          mean: round(Number(row.mean), 1),
-        },
-        hopsMs: {
-          ingestToInferred: hop(hopRows[0].tagged),
-          inferredToRouted: hop(hopRows[0].routed),
-          routedToWritten: hop(hopRows[0].written),
-        },
+        measuredRecords: rows.length,
+        latencyMs: stats.durable,
+        perLane: stats.perLane,
+        writtenAtLatencyMs: stats.writtenAt,
+        hopsMs: stats.hopsMs,
+        rowsWithoutCommit: stats.withoutCommit,
         batches,
         peakRssMiB: {},
       });
       log(
-        `latency @ ${ratePerSecond}/s: p50 ${round(Number(row.p[0]))} p99 ${round(Number(row.p[2]))} ms over ${row.n} rows`,
+        `latency @ ${ratePerSecond}/s: durable p50 ${stats.durable.p50} p99 ${stats.durable.p99} ms over ${rows.length} rows (${stats.withoutCommit} without a commit)`,
       );
     }
+    if (options.overload)
+      overload = await measureOverload(run, fleet, probe, options.overload, options.seed + 100);
   } finally {
     const peaks = rss.stop();
     for (const result of results) result.peakRssMiB = peaks;
+    await probe?.stop();
     await fleet.stop();
   }
-  return results;
+  return { rates: results, overload };
+}
+
+/**
+ * More than the pipeline can take, for a while, then nothing: what it does with the excess
+ * (everything must still arrive; the drain time says how long catching up takes) and which
+ * lanes pay for it. The rows are those of the records sent in the window: nothing else is
+ * offered meanwhile, so they are the rows whose ingest_time is not before its start.
+ */
+async function measureOverload(
+  run: PipelineRun,
+  fleet: ServiceFleet,
+  probe: CommitProbe,
+  options: NonNullable<LatencyOptions['overload']>,
+  seed: number,
+): Promise<OverloadResult> {
+  const ratePerSecond = Math.max(1, Math.round(options.ratePerSec));
+  log(`${run.namespace}: overload at ${ratePerSecond} records/s offered for ${options.durationSec} s`);
+  const countersBefore = await batchCounters(fleet);
+  const insertedBefore = sinkInserted(await metricsOf(fleet, 'sink'));
+  const startedAt = Date.now();
+  const load = await produceGeneratedEvents({
+    kafka: run.kafka,
+    registryUrl: run.stack.registryUrl,
+    topics: run.topics,
+    seed,
+    count: Math.round(ratePerSecond * options.durationSec),
+    avroShare: AVRO_SHARE,
+    ratePerSecond,
+    sendBatch: Math.max(1, Math.round(ratePerSecond / 50)),
+  });
+  const loadEndedAt = Date.now();
+  log(
+    `${run.namespace}: overload offered ${load.sent} in ${((loadEndedAt - startedAt) / 1000).toFixed(1)} s; waiting for the drain`,
+  );
+  // The sink's insert counter, not a query per poll: nothing else is offered meanwhile, and
+  // a count over hundreds of thousands of ids every half second would load PostgreSQL.
+  const deadline = loadEndedAt + options.drainTimeoutMs;
+  let drainTimedOut = false;
+  for (;;) {
+    assertAlive(fleet, run.logDir);
+    const inserted = sinkInserted(await metricsOf(fleet, 'sink')) - insertedBefore;
+    if (inserted >= load.sent) break;
+    if (Date.now() > deadline) {
+      drainTimedOut = true;
+      break;
+    }
+    await sleep(POLL_MS);
+  }
+  const batches = batchStats(countersBefore, await batchCounters(fleet));
+  const rows = await latencyRows(run, 'ingest_time >= to_timestamp($1 / 1000.0)', [startedAt]);
+  const sentIds = new Set(load.ids);
+  const stored = rows.filter((row) => sentIds.has(row.id));
+  const stats = durableLatency(stored, await commitTimesFor(probe, stored), LANES);
+  const critical = stored.filter((row) => row.lane === 'critical').length;
+  const drainEnd = stats.lastCommitAt ?? Date.now();
+  const result: OverloadResult = {
+    targetRatePerSec: ratePerSecond,
+    achievedRatePerSec: round(load.sent / (load.elapsedMs / 1000)),
+    plannedSec: options.durationSec,
+    offeredSec: round(load.elapsedMs / 1000, 1),
+    sent: load.sent,
+    rows: stored.length,
+    missing: load.sent - stored.length,
+    drainTimedOut,
+    drainSec: round(Math.max(0, drainEnd - loadEndedAt) / 1000, 1),
+    criticalShare: round(critical / Math.max(1, stored.length), 4),
+    latencyMs: stats.durable,
+    perLane: stats.perLane,
+    rowsWithoutCommit: stats.withoutCommit,
+    batches,
+  };
+  log(
+    `overload: ${result.achievedRatePerSec}/s achieved of ${ratePerSecond}/s; ${result.rows} of ${result.sent} rows, drained ${result.drainSec} s after the load`,
+  );
+  return result;
+}
+
+/** The rows a latency figure is computed from, with their timestamps as epoch ms. */
+async function latencyRows(run: PipelineRun, where: string, values: unknown[]): Promise<LatencyRow[]> {
+  const { rows } = await run.pool.query<{
+    id: string;
+    lane: string;
+    xid: string;
+    ingest_ms: string;
+    inferred_ms: string;
+    routed_ms: string;
+    written_ms: string;
+  }>(
+    `SELECT id, lane, xmin::text AS xid,
+            extract(epoch FROM ingest_time) * 1000 AS ingest_ms,
+            extract(epoch FROM inferred_at) * 1000 AS inferred_ms,
+            extract(epoch FROM routed_at) * 1000 AS routed_ms,
+            extract(epoch FROM written_at) * 1000 AS written_ms
+       FROM ${run.schema}.patterns WHERE ${where}`,
+    values,
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    lane: row.lane,
+    xid: row.xid,
+    ingestMs: Number(row.ingest_ms),
+    inferredMs: Number(row.inferred_ms),
+    routedMs: Number(row.routed_ms),
+    writtenMs: Number(row.written_ms),
+  }));
+}
+
+/**
+ * The probe's commit times once it has seen every transaction of `rows`: a notification
+ * leaves the server after the COMMIT that made the row visible, so it can trail the row
+ * count by a moment. After 5 s what is missing stays missing (and is reported).
+ */
+async function commitTimesFor(
+  probe: CommitProbe,
+  rows: readonly LatencyRow[],
+): Promise<ReadonlyMap<string, number>> {
+  const xids = new Set(rows.map((row) => row.xid));
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const commits = await probe.commitTimes();
+    if ([...xids].every((xid) => commits.has(xid)) || Date.now() > deadline) return commits;
+    await sleep(250);
+  }
 }
 
 async function waitForRows(run: PipelineRun, ids: readonly string[], timeoutMs: number): Promise<void> {

@@ -3,11 +3,14 @@
  * real local stack against the limits of its parts, measured in the same run.
  *
  *   limits     avsc/JSON codecs, onnxruntime at the tagger's batch size, Kafka's perf tools,
- *              one kafkajs relay, a chain of four relays (bench/limits)
- *   pipeline   each stage alone, end-to-end saturation, ingest→sink latency at 25% and 50%
- *              of saturation (and one relay's latency at the same rates)
- *   ratios     pipeline ÷ chain, chain ÷ Kafka producer, stage ÷ relay, p99 ÷ 4 × relay p99,
- *              records per CPU-second with the broker included
+ *              Kafka's latency floor (EndToEndLatency), one kafkajs relay, a chain of four
+ *              relays (bench/limits)
+ *   pipeline   each stage alone, end-to-end saturation, ingest→durable latency at 25% and
+ *              50% of saturation overall and per lane (and one relay's latency at the same
+ *              rates), then the overload scenario (150% of saturation, then the drain)
+ *   ratios     pipeline ÷ chain, chain ÷ Kafka producer, stage ÷ relay, latency ÷ 4 × relay
+ *              and ÷ 4 × floor, overload ÷ 25% (critical lane), records per CPU-second with
+ *              the broker included; and whether the latency goals hold
  *
  * Prints a table and writes bench/results/<timestamp>.json and bench/results/latest.json.
  * Every run has its own topics, consumer groups, PG schemas and cold dirs, and removes them
@@ -17,7 +20,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureInference } from './inference-throughput.ts';
+import { latencyGoals, latencyMultiples } from './latency-goals.ts';
 import { measureCodec, sampleNormalizedRecord } from './limits/codec.ts';
+import { measureEndToEndLatency } from './limits/e2e-latency.ts';
 import { measureKafkaPerfTools } from './limits/kafka-perf.ts';
 import {
   measurePassthroughChain,
@@ -39,6 +44,8 @@ interface Settings {
   codecMs: number;
   inferenceSecPerModel: number;
   perfRecords: number;
+  /** EndToEndLatency messages: the first one carries the JVM's warm-up. */
+  floorMessages: number;
   relayRecords: number;
   stageRecords: number;
   stageWarmupSec: number;
@@ -48,6 +55,10 @@ interface Settings {
   latencyWarmupSec: number;
   latencySec: number;
   latencyFractions: number[];
+  /** Offered load of the overload scenario, as a multiple of the measured saturation. */
+  overloadFactor: number;
+  overloadSec: number;
+  drainTimeoutSec: number;
 }
 
 const SETTINGS: Record<'quick' | 'full', Settings> = {
@@ -56,6 +67,7 @@ const SETTINGS: Record<'quick' | 'full', Settings> = {
     codecMs: 500,
     inferenceSecPerModel: 1,
     perfRecords: 100_000,
+    floorMessages: 3000,
     relayRecords: 40_000,
     stageRecords: 30_000,
     stageWarmupSec: 1,
@@ -65,12 +77,16 @@ const SETTINGS: Record<'quick' | 'full', Settings> = {
     latencyWarmupSec: 2,
     latencySec: 8,
     latencyFractions: [0.25, 0.5],
+    overloadFactor: 1.5,
+    overloadSec: 15,
+    drainTimeoutSec: 300,
   },
   full: {
     mode: 'full',
     codecMs: 2000,
     inferenceSecPerModel: 3,
     perfRecords: 500_000,
+    floorMessages: 10_000,
     relayRecords: 200_000,
     stageRecords: 80_000,
     stageWarmupSec: 3,
@@ -80,6 +96,9 @@ const SETTINGS: Record<'quick' | 'full', Settings> = {
     latencyWarmupSec: 5,
     latencySec: 30,
     latencyFractions: [0.25, 0.5],
+    overloadFactor: 1.5,
+    overloadSec: 60,
+    drainTimeoutSec: 300,
   },
 };
 
@@ -135,6 +154,14 @@ async function main(): Promise<void> {
       recordSize: valueBytes,
       partitions: 3,
     });
+    log(`Kafka EndToEndLatency: ${settings.floorMessages} messages of ${valueBytes} B, one at a time`);
+    const kafkaFloor = await measureEndToEndLatency({
+      brokers: stack.brokers,
+      kafkaHome: stack.kafkaHome,
+      messages: settings.floorMessages,
+      messageBytes: valueBytes,
+      partitions: 3,
+    });
     log(`single kafkajs relay: ${settings.relayRecords} records`);
     const singleRelay = await measureSingleRelay({
       brokers: stack.brokers,
@@ -179,11 +206,16 @@ async function main(): Promise<void> {
       Math.round(saturation.recordsPerSec * fraction),
     );
     // The stage-alone run's groups are at the end of their input: reuse its topics and schema.
-    const latency = await measureLatency(stagesRun, {
+    const { rates: latency, overload } = await measureLatency(stagesRun, {
       rates,
       warmupSec: settings.latencyWarmupSec,
       durationSec: settings.latencySec,
       seed: 303,
+      overload: {
+        ratePerSec: saturation.recordsPerSec * settings.overloadFactor,
+        durationSec: settings.overloadSec,
+        drainTimeoutMs: settings.drainTimeoutSec * 1000,
+      },
     });
     await stagesRun.cleanup();
     runs.splice(runs.indexOf(stagesRun), 1);
@@ -219,8 +251,30 @@ async function main(): Promise<void> {
           round(result.latencyMs.p99 / (4 * relayLatency[i]!.latencyMs.p99), 2),
         ]),
       ),
+      latencyMultiples: Object.fromEntries(
+        latency.map((result, i) => [
+          String(result.offeredRatePerSec),
+          latencyMultiples(result.latencyMs, kafkaFloor, relayLatency[i]!.latencyMs),
+        ]),
+      ),
+      criticalP99OverloadOver25: ratioOrNull(
+        overload?.perLane.critical?.p99,
+        latency[settings.latencyFractions.indexOf(0.25)]?.perLane.critical?.p99,
+      ),
       recordsPerCpuSecondWithBroker: saturation.recordsPerCpuSecond.servicesAndBroker,
     };
+    const at50 = latency[settings.latencyFractions.indexOf(0.5)];
+    const goals = latencyGoals({
+      at50: at50?.latencyMs ?? { p50: Number.NaN, p99: Number.NaN },
+      perRate: latency.map((result, i) => ({
+        label: `${Math.round(settings.latencyFractions[i]! * 100)}%`,
+        p99: result.latencyMs.p99,
+        relayP99: relayLatency[i]!.latencyMs.p99,
+      })),
+      criticalP99Overload: overload?.perLane.critical?.p99 ?? null,
+      criticalP99At25: latency[settings.latencyFractions.indexOf(0.25)]?.perLane.critical?.p99 ?? null,
+      overloadMissing: overload?.missing ?? null,
+    });
     const finishedAt = new Date();
     const result = {
       mode: settings.mode,
@@ -240,9 +294,10 @@ async function main(): Promise<void> {
         partitions: 3,
         relayValueBytes: valueBytes,
       },
-      pipeline: { saturation, stagesAlone, latency },
-      limits: { codec, inference, kafkaPerf, singleRelay, passthroughChain: chain, relayLatency },
+      pipeline: { saturation, stagesAlone, latency, overload },
+      limits: { codec, inference, kafkaPerf, kafkaFloor, singleRelay, passthroughChain: chain, relayLatency },
       ratios,
+      goals,
     };
     const dir = join(ROOT, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
@@ -267,12 +322,14 @@ type Result = {
   pipeline: {
     saturation: Awaited<ReturnType<typeof measureSaturation>>;
     stagesAlone: Awaited<ReturnType<typeof measureStagesAlone>>;
-    latency: Awaited<ReturnType<typeof measureLatency>>;
+    latency: Awaited<ReturnType<typeof measureLatency>>['rates'];
+    overload: Awaited<ReturnType<typeof measureLatency>>['overload'];
   };
   limits: {
     codec: Awaited<ReturnType<typeof measureCodec>>;
     inference: Awaited<ReturnType<typeof measureInference>>;
     kafkaPerf: Awaited<ReturnType<typeof measureKafkaPerfTools>>;
+    kafkaFloor: Awaited<ReturnType<typeof measureEndToEndLatency>>;
     singleRelay: Awaited<ReturnType<typeof measureSingleRelay>>;
     passthroughChain: Awaited<ReturnType<typeof measurePassthroughChain>>;
     relayLatency: Awaited<ReturnType<typeof measurePassthroughLatency>>[];
@@ -282,13 +339,23 @@ type Result = {
     passthroughChainOverKafkaProducer: number;
     stageAloneOverSingleRelay: Record<string, number>;
     p99OverFourRelayP99: Record<string, number>;
+    latencyMultiples: Record<string, ReturnType<typeof latencyMultiples>>;
+    criticalP99OverloadOver25: number | null;
     recordsPerCpuSecondWithBroker: number | null;
   };
+  goals: ReturnType<typeof latencyGoals>;
+  settings: Settings;
 };
 
+function ratioOrNull(numerator: number | undefined, denominator: number | undefined): number | null {
+  if (numerator === undefined || denominator === undefined || denominator <= 0) return null;
+  return round(numerator / denominator, 2);
+}
+
 function printTable(result: Result): void {
-  const { saturation, stagesAlone, latency } = result.pipeline;
-  const { codec, inference, kafkaPerf, singleRelay, passthroughChain, relayLatency } = result.limits;
+  const { saturation, stagesAlone, latency, overload } = result.pipeline;
+  const { codec, inference, kafkaPerf, kafkaFloor, singleRelay, passthroughChain, relayLatency } =
+    result.limits;
   const m = result.machine;
   const rows: [string, string, string][] = [];
   const section = (title: string) => rows.push([`== ${title}`, '', '']);
@@ -340,18 +407,30 @@ function printTable(result: Result): void {
       `${n(stage.recordsPerCpuSecond)} rec/CPU-s, peak RSS ${stage.peakRssMiB} MiB, ${stage.measuredSec} s${stage.incomplete ? ' (stalled)' : ''}`,
     ]);
   }
+  const lanes = (perLane: Record<string, { count: number; p50: number; p99: number }>) =>
+    Object.entries(perLane)
+      .map(([lane, l]) => `${lane} ${n(l.count)}: ${l.p50} / ${l.p99}`)
+      .join(', ');
   latency.forEach((result, i) => {
     const relay = relayLatency[i]!;
+    const d = result.latencyMs;
+    const fraction = result.offeredRatePerSec / Math.max(1, saturation.recordsPerSec);
     rows.push([
-      `latency @ ${n(result.offeredRatePerSec)} rec/s`,
-      `p99 ${result.latencyMs.p99} ms`,
-      `p50 ${result.latencyMs.p50} / p95 ${result.latencyMs.p95} / max ${result.latencyMs.max} ms, ${n(result.measuredRecords)} rows; 1 relay p99 ${relay.latencyMs.p99} ms`,
+      `latency @ ${n(result.offeredRatePerSec)} rec/s (${Math.round(fraction * 100)}%)`,
+      `p99 ${d.p99} ms`,
+      `durable: p50 ${d.p50} / p95 ${d.p95} / max ${d.max} / mean ${d.mean} ms, ${n(d.count)} rows (${result.rowsWithoutCommit} without a commit); 1 relay p50 / p99 ${relay.latencyMs.p50} / ${relay.latencyMs.p99} ms`,
     ]);
+    rows.push([
+      '  written_at (former figure)',
+      '',
+      `p50 ${result.writtenAtLatencyMs.p50} / p99 ${result.writtenAtLatencyMs.p99} ms (start of the sink's transaction)`,
+    ]);
+    rows.push(['  per lane: rows, p50 / p99 (ms)', '', lanes(result.perLane)]);
     const h = result.hopsMs;
     rows.push([
       '  p50 / p99 per hop (ms)',
       '',
-      `ingest→inferred ${h.ingestToInferred.p50} / ${h.ingestToInferred.p99}, →routed ${h.inferredToRouted.p50} / ${h.inferredToRouted.p99}, →written ${h.routedToWritten.p50} / ${h.routedToWritten.p99}`,
+      `ingest→inferred ${h.ingestToInferred.p50} / ${h.ingestToInferred.p99}, →routed ${h.inferredToRouted.p50} / ${h.inferredToRouted.p99}, →written ${h.routedToWritten.p50} / ${h.routedToWritten.p99}, →durable ${h.writtenToDurable.p50} / ${h.writtenToDurable.p99}`,
     ]);
     rows.push([
       '  mean batch: records / ms',
@@ -361,7 +440,26 @@ function printTable(result: Result): void {
         .join(', '),
     ]);
   });
+  if (overload) {
+    const o = overload;
+    rows.push([
+      `overload @ ${n(o.targetRatePerSec)} rec/s (${Math.round(result.settings.overloadFactor * 100)}%)`,
+      `${n(o.achievedRatePerSec)} rec/s`,
+      `achieved; ${n(o.sent)} sent in ${o.offeredSec} s (planned ${o.plannedSec} s), ${n(o.rows)} rows, ${o.missing} missing${o.drainTimedOut ? ' (drain timed out)' : ''}`,
+    ]);
+    rows.push([
+      '  drain after the load',
+      `${o.drainSec} s`,
+      `critical share ${round(o.criticalShare * 100, 1)}%; durable p50 ${o.latencyMs.p50} / p99 ${o.latencyMs.p99} / max ${o.latencyMs.max} ms (${o.rowsWithoutCommit} without a commit)`,
+    ]);
+    rows.push(['  per lane: rows, p50 / p99 (ms)', '', lanes(o.perLane)]);
+  }
   section('limits');
+  rows.push([
+    'Kafka EndToEndLatency (floor)',
+    `p50 ${kafkaFloor.p50Ms} ms`,
+    `p99 ${kafkaFloor.p99Ms} / p99.9 ${kafkaFloor.p999Ms} / avg ${kafkaFloor.avgMs} ms; acks=all, ${kafkaFloor.messageBytes} B, ${n(kafkaFloor.messages)} messages one at a time, ${kafkaFloor.partitions} partitions`,
+  ]);
   rows.push([
     'kafkajs chain of 4 relays',
     `${n(passthroughChain.endToEnd.recordsPerSec)} rec/s`,
@@ -399,10 +497,34 @@ function printTable(result: Result): void {
   for (const [stage, ratio] of Object.entries(r.stageAloneOverSingleRelay)) {
     rows.push([`${stage} alone ÷ single relay`, String(ratio), '']);
   }
-  for (const [rate, ratio] of Object.entries(r.p99OverFourRelayP99)) {
-    rows.push([`p99 ÷ (4 × relay p99) @ ${rate}`, String(ratio), '']);
+  for (const [rate, multiples] of Object.entries(r.latencyMultiples)) {
+    const floor = multiples.overFourFloor;
+    rows.push([
+      `durable p50 / p99 ÷ (4 × floor) @ ${rate}`,
+      `${floor.lowerBound ? '≥ ' : ''}${floor.p50} / ${floor.p99}`,
+      floor.lowerBound ? 'a floor percentile under 1 ms is taken as 1 ms' : '',
+    ]);
+    rows.push([
+      `durable p50 / p99 ÷ (4 × relay) @ ${rate}`,
+      `${multiples.overFourRelay.p50} / ${multiples.overFourRelay.p99}`,
+      'one relay at the same offered rate',
+    ]);
   }
+  rows.push([
+    'critical p99: overload ÷ 25%',
+    String(r.criticalP99OverloadOver25 ?? 'n/a'),
+    'durable, critical lane',
+  ]);
   rows.push(['records per CPU-second', String(r.recordsPerCpuSecondWithBroker ?? 'n/a'), 'broker included']);
+  section('goals (issue 12)');
+  for (const goal of result.goals) {
+    const unit = goal.unit === 'ms' ? ' ms' : '';
+    rows.push([
+      goal.goal,
+      goal.met === null ? 'n/a' : goal.met ? 'met' : 'NOT MET',
+      goal.value === null ? 'no figure' : `${goal.value}${unit}`,
+    ]);
+  }
   section('machine');
   rows.push([
     `${m.cores} cores, ${m.memoryGiB} GiB`,

@@ -4,13 +4,12 @@
  * the same records back. They run through `java -cp $PF_KAFKA_HOME/libs/*` on the jars
  * the Docker-less stack downloaded, against a topic of their own.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
 import { createBenchKafka, createTopics, deleteTopics, round, uniqueName } from './kafka-admin.ts';
+import { kafkaToolsLibs, runJava } from './kafka-tools.ts';
 
 export interface KafkaPerfOptions {
   brokers: readonly string[];
@@ -57,15 +56,9 @@ export interface KafkaPerfResult {
 
 const PRODUCER_CLASS = 'org.apache.kafka.tools.ProducerPerformance';
 const CONSUMER_CLASS = 'org.apache.kafka.tools.ConsumerPerformance';
-const LOG4J_CONFIG = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'stack', 'log4j2.properties');
 
 export async function measureKafkaPerfTools(options: KafkaPerfOptions): Promise<KafkaPerfResult> {
-  const libs = join(options.kafkaHome, 'libs');
-  if (!existsSync(join(libs, `kafka-tools-${kafkaVersion(options.kafkaHome)}.jar`))) {
-    throw new PipelineError(ErrorCodes.CONFIG_INVALID, `no kafka-tools jar in ${libs}`, {
-      details: { kafkaHome: options.kafkaHome, hint: 'run `make up` (scripts/stack.sh up) first' },
-    });
-  }
+  const libs = kafkaToolsLibs(options.kafkaHome);
   const kafka = createBenchKafka(options.brokers, 'pf-bench-kafka-perf');
   const topic = uniqueName('perf');
   const logDir = mkdtempSync(join(tmpdir(), 'pf-kafka-perf-'));
@@ -185,52 +178,4 @@ export function parseConsumerSummary(output: string, expectedRecords: number): K
     fetchMbPerSec: round(column('fetch.MB.sec'), 2),
     rebalanceMs: column('rebalance.time.ms'),
   };
-}
-
-function kafkaVersion(kafkaHome: string): string {
-  // The stack names its folder kafka-<version> (scripts/stack.sh).
-  return kafkaHome
-    .replace(/\/+$/, '')
-    .split('/')
-    .pop()!
-    .replace(/^kafka-/, '');
-}
-
-function runJava(options: {
-  libs: string;
-  logDir: string;
-  heap: string;
-  mainClass: string;
-  args: string[];
-  timeoutMs: number;
-}): Promise<string> {
-  const argv = [
-    `-Xmx${options.heap}`,
-    // The tools log through log4j2 to a file; stdout keeps only their results.
-    `-Dlog4j2.configurationFile=${LOG4J_CONFIG}`,
-    `-Dkafka.logs.file=${join(options.logDir, 'tools.log')}`,
-    '-cp',
-    `${options.libs}/*`,
-    options.mainClass,
-    ...options.args,
-  ];
-  return new Promise((resolve, reject) => {
-    execFile(
-      'java',
-      argv,
-      { timeout: options.timeoutMs, maxBuffer: 16 * 1024 * 1024, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) => {
-        if (error) {
-          reject(
-            new PipelineError(ErrorCodes.KAFKA, `${options.mainClass} failed: ${error.message}`, {
-              cause: error,
-              details: { stderr: stderr.slice(-2000), stdout: stdout.slice(-2000) },
-            }),
-          );
-          return;
-        }
-        resolve(stdout);
-      },
-    );
-  });
 }

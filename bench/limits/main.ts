@@ -1,15 +1,16 @@
 /**
  * Runs the limit measurements on the local stack and prints one table:
- *   node bench/limits/main.ts [--quick] [--only=codec,kafka,chain,single,latency] [--json]
+ *   node bench/limits/main.ts [--quick] [--only=codec,kafka,floor,chain,single,latency] [--json]
  * Needs the stack (`make up`); reads PF_KAFKA_BROKERS and PF_KAFKA_HOME, as exported by
  * `eval "$(bash scripts/stack.sh env)"`. bench/run.ts calls the same functions.
  */
 import os, { loadavg } from 'node:os';
 import { measureCodec, sampleNormalizedRecord } from './codec.ts';
+import { measureEndToEndLatency } from './e2e-latency.ts';
 import { measureKafkaPerfTools } from './kafka-perf.ts';
 import { measurePassthroughChain, measurePassthroughLatency, measureSingleRelay } from './passthrough.ts';
 
-const STEPS = ['codec', 'kafka', 'chain', 'single', 'latency'] as const;
+const STEPS = ['codec', 'kafka', 'floor', 'chain', 'single', 'latency'] as const;
 type Step = (typeof STEPS)[number];
 
 interface Row {
@@ -34,8 +35,8 @@ async function main(): Promise<void> {
   const codec = await measureCodec({ durationMs: quick ? 500 : 2000, record: sampleNormalizedRecord() });
   const valueBytes = codec.avroBytes;
   const size = quick
-    ? { perf: 200_000, chain: 60_000, rate: 1000, seconds: 10 }
-    : { perf: 1_000_000, chain: 300_000, rate: 5000, seconds: 30 };
+    ? { perf: 200_000, floor: 3000, chain: 60_000, rate: 1000, seconds: 10 }
+    : { perf: 1_000_000, floor: 10_000, chain: 300_000, rate: 5000, seconds: 30 };
   // Other work on the machine changes every number here: the load is part of the result.
   const results: Record<string, unknown> = { loadAverageAtStart: loadavg().map((load) => round2(load)) };
   const rows: Row[] = [];
@@ -89,6 +90,23 @@ async function main(): Promise<void> {
         detail: `${perf.consume.mbPerSec} MB/s; fetching ${fmt(perf.consume.fetchRecordsPerSec)} rec/s`,
       },
     );
+  }
+  if (steps.has('floor')) {
+    if (!kafkaHome) throw new Error('PF_KAFKA_HOME is not set: eval "$(bash scripts/stack.sh env)"');
+    log(`kafka EndToEndLatency: ${fmt(size.floor)} messages of ${valueBytes} B, one at a time`);
+    const floor = await measureEndToEndLatency({
+      brokers,
+      kafkaHome,
+      messages: size.floor,
+      messageBytes: valueBytes,
+      partitions: 3,
+    });
+    results.kafkaFloor = floor;
+    rows.push({
+      measurement: 'Kafka EndToEndLatency acks=all (floor)',
+      value: `p50 ${floor.p50Ms} ms`,
+      detail: `p99 ${floor.p99Ms} / p99.9 ${floor.p999Ms} / avg ${floor.avgMs} ms over ${fmt(floor.messages)} messages`,
+    });
   }
   if (steps.has('single')) {
     log(`single relay: ${fmt(size.chain)} records`);

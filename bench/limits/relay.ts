@@ -70,7 +70,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const acknowledged = new Map<number, string>();
   const commit = async () => {
     if (acknowledged.size === 0) return;
-    const offsets = [...acknowledged].map(([partition, offset]) => ({ topic: options.from, partition, offset }));
+    const offsets = [...acknowledged].map(([partition, offset]) => ({
+      topic: options.from,
+      partition,
+      offset,
+    }));
     acknowledged.clear();
     await consumer.commitOffsets(offsets).catch(() => {});
   };

@@ -265,18 +265,22 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
 
   // The chunks of the partitions processed at once share one produce request: one request
   // per fetch instead of one per partition, and a lone chunk is sent at once (see batcher.ts).
-  const produce = createBatcher<OutboundMessage, true>({
-    maxSize: MAX_REQUEST_VALUE_BYTES,
-    sizeOf: (message) => message.value.length + 64,
-    run: async (messages) => {
-      await sendAll(messages);
-      return messages.map(() => true as const);
-    },
-  });
+  // The expedited lane has its own: its records never wait for a normal-lane request in flight.
+  const producerBatcher = () =>
+    createBatcher<OutboundMessage, true>({
+      maxSize: MAX_REQUEST_VALUE_BYTES,
+      sizeOf: (message) => message.value.length + 64,
+      run: async (messages) => {
+        await sendAll(messages);
+        return messages.map(() => true as const);
+      },
+    });
+  const produce = producerBatcher();
+  const produceExpedited = producerBatcher();
 
-  async function deliver(messages: OutboundMessage[]): Promise<void> {
+  async function deliver(messages: OutboundMessage[], expedited: boolean): Promise<void> {
     if (messages.length === 0) return;
-    await produce.submit(messages);
+    await (expedited ? produceExpedited : produce).submit(messages);
     const counts = new Map<string, number>();
     for (const message of messages) counts.set(message.topic, (counts.get(message.topic) ?? 0) + 1);
     for (const [topic, count] of counts) {
@@ -347,7 +351,10 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
         });
         // Still heartbeating: a slow produce (an output partition without a leader) is
         // waiting too.
-        await deliver(dead.length === 0 ? result.messages : [...result.messages, ...dead]);
+        await deliver(
+          dead.length === 0 ? result.messages : [...result.messages, ...dead],
+          priorityTopics.has(records[0]!.topic),
+        );
         clearInterval(heartbeats);
         metrics.processingSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         metrics.batchSize.observe(records.length);

@@ -243,3 +243,35 @@ test("a record refused in a shared transaction dead-letters only itself, not the
   );
   assert.deepEqual(committed.sort(), ['a', 'd']);
 });
+
+test('an expedited chunk is written beside a normal transaction in flight, not after it', async () => {
+  let releaseBulk: () => void = () => {};
+  const bulkHeld = new Promise<void>((resolve) => {
+    releaseBulk = resolve;
+  });
+  const committed: string[] = [];
+  const handler = createSinkHandler({
+    decoder,
+    ...metrics(),
+    expeditedTopics: new Set(['patterns.routed.critical']),
+    store: {
+      async writeBatch(records) {
+        if (records.some((r) => r.id === 'bulk-1')) await bulkHeld;
+        committed.push(...records.map((r) => r.id));
+        return {
+          inserted: records.length,
+          duplicates: 0,
+          insertedIds: records.map((r) => r.id),
+          coldFiles: [],
+        };
+      },
+    },
+  });
+  const bulk = handler([inbound('bulk-1', 0)]);
+  await new Promise((resolve) => setImmediate(resolve));
+  await handler([{ ...inbound('crit-1', 0), topic: 'patterns.routed.critical' }]);
+  assert.deepEqual(committed, ['crit-1'], 'the critical row is stored while the bulk transaction still runs');
+  releaseBulk();
+  await bulk;
+  assert.deepEqual(committed, ['crit-1', 'bulk-1']);
+});

@@ -19,24 +19,32 @@ export function createSinkHandler(deps: {
   store: Pick<SinkStore, 'writeBatch'>;
   rows: Counter<'lane' | 'result'>;
   latency: Histogram<'lane'>;
+  /** Topics of the expedited lane: their chunks share transactions of their own, beside the others'. */
+  expeditedTopics?: ReadonlySet<string>;
   now?: () => number;
 }): StageHandler {
   const now = deps.now ?? Date.now;
-  const transactions = createBatcher<RoutedPattern, boolean>({
-    maxSize: MAX_ROWS_PER_TRANSACTION,
-    run: async (values) => {
-      const { insertedIds } = await deps.store.writeBatch(values);
-      const inserted = new Set(insertedIds);
-      return values.map((value) => inserted.has(value.id));
-    },
-  });
-  const writeShared = async (values: RoutedPattern[]): Promise<string[]> => {
-    const inserted = await transactions.submit(values);
-    return values.filter((_, index) => inserted[index]).map((value) => value.id);
-  };
+  const sharedTransactions = () =>
+    createBatcher<RoutedPattern, boolean>({
+      maxSize: MAX_ROWS_PER_TRANSACTION,
+      run: async (values) => {
+        const { insertedIds } = await deps.store.writeBatch(values);
+        const inserted = new Set(insertedIds);
+        return values.map((value) => inserted.has(value.id));
+      },
+    });
+  // An expedited chunk never waits for a bulk transaction of thousands of rows in flight.
+  const transactions = sharedTransactions();
+  const expeditedTransactions = sharedTransactions();
+  const expeditedTopics = deps.expeditedTopics ?? new Set<string>();
   return async (records) => {
     const { decoded, deadLetters } = await decodeRecords<RoutedPattern>(records, deps.decoder);
     if (decoded.length === 0) return { messages: [], deadLetters };
+    const batcher = expeditedTopics.has(records[0]!.topic) ? expeditedTransactions : transactions;
+    const writeShared = async (values: RoutedPattern[]): Promise<string[]> => {
+      const inserted = await batcher.submit(values);
+      return values.filter((_, index) => inserted[index]).map((value) => value.id);
+    };
     const { stored, rejected } = await writeIsolatingRejects(writeShared, deps.store, decoded);
     deadLetters.push(...rejected);
     const values = stored.values;

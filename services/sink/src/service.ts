@@ -104,6 +104,7 @@ export const sink = defineStageService({
       const routedHandler = createSinkHandler({
         decoder: codec.decoderFor(loadSchema('routed')),
         store,
+        expeditedTopics: new Set([topics.routed(policy.lanes[0]!)]),
         ...createSinkMetrics(metrics.registry),
       });
       // The feedback is a second input of the same consumer: the sink owns PostgreSQL, and a

@@ -567,11 +567,25 @@ function compile(condition: Condition): Predicate {
       const { lo, loOpen, hi, hiOpen } = condition.range;
       // NaN compares false both ways, so a record without a usable score (or without a score
       // yet, before inference) matches no score condition.
-      const above = loOpen ? (s: number) => s > lo : (s: number) => s >= lo;
-      const below = hiOpen ? (s: number) => s < hi : (s: number) => s <= hi;
+      const score = (r: PolicyFields) => (r.inference === undefined ? Number.NaN : r.inference.score);
+      if (loOpen && hiOpen)
+        return (r) => {
+          const s = score(r);
+          return s > lo && s < hi;
+        };
+      if (loOpen)
+        return (r) => {
+          const s = score(r);
+          return s > lo && s <= hi;
+        };
+      if (hiOpen)
+        return (r) => {
+          const s = score(r);
+          return s >= lo && s < hi;
+        };
       return (r) => {
-        const s = r.inference?.score ?? Number.NaN;
-        return above(s) && below(s);
+        const s = score(r);
+        return s >= lo && s <= hi;
       };
     }
     case 'all': {

@@ -90,10 +90,11 @@ export class PipelineRun {
   }
 
   /**
-   * Every topic of the pipeline (the ingest topics of the three sources, normalized,
-   * tagged, the lanes of policies/routing.yaml, the DLQ), created up front: the ingest
-   * topics so that they can be pre-filled, all of them so that four services starting at
-   * once do not race to create the same topics (see docs/performance.md).
+   * Every topic of the pipeline (the ingest topics of the three sources, normalized and
+   * tagged with their expedited siblings, the lanes of policies/routing.yaml, the DLQ),
+   * created up front: the ingest topics so that they can be pre-filled, all of them so that
+   * four services starting at once do not race to create the same topics (see
+   * docs/performance.md).
    */
   async createTopics(): Promise<void> {
     const admin = this.kafka.admin();
@@ -102,7 +103,9 @@ export class PipelineRun {
       const existing = new Set(await admin.listTopics());
       const topics = [
         ...sourceNames().map((source) => this.topics.ingest(source)),
+        this.topics.normalizedPriority,
         this.topics.normalized,
+        this.topics.taggedPriority,
         this.topics.tagged,
         ...LANES.map((lane) => this.topics.routed(lane)),
         this.topics.dlq,

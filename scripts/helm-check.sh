@@ -221,8 +221,8 @@ break_render 's/^  pollingInterval: 15$/  pollInterval: 15/' "$RENDERS/secure-sc
 expect_failure "a misspelt ScaledObject field" "additional properties 'pollInterval' not allowed" kubeconform "$broken"
 break_render 's/^    - parameter: password$/    - param: password/' "$RENDERS/secure-scaled.yaml"
 expect_failure "a TriggerAuthentication entry without its parameter" "missing property 'parameter'" kubeconform "$broken"
-expect_failure "more KEDA replicas than partitions" "above the 3 partitions of its input topics" \
-  render --set inference-tagger.autoscaling.enabled=true --set inference-tagger.autoscaling.maxReplicaCount=4
+expect_failure "more KEDA replicas than partitions" "above the 6 partitions of its input topics" \
+  render --set inference-tagger.autoscaling.enabled=true --set inference-tagger.autoscaling.maxReplicaCount=7
 expect_failure "more replicas than partitions" "above the 9 partitions of its input topics" \
   render --set sink.replicas=10
 expect_failure "a connection variable in env" "PF_KAFKA_BROKERS" \

@@ -32,7 +32,8 @@ function routerRender(
       metadata: { name: 'pf-router', labels },
       spec: {
         template: {
-          metadata: { annotations: { 'patternflow.io/input-partitions': '3' } },
+          // Two input topics (patterns.tagged.priority and patterns.tagged) of 3 partitions.
+          metadata: { annotations: { 'patternflow.io/input-partitions': '6' } },
           spec: {
             terminationGracePeriodSeconds: overrides.grace ?? 45,
             containers: [
@@ -63,7 +64,7 @@ function routerRender(
             metadata: {
               bootstrapServers: 'kafka:9092',
               consumerGroup: overrides.group ?? 'patternflow.priority-router',
-              topic: overrides.topic ?? 'patterns.tagged',
+              ...(overrides.topic === undefined ? {} : { topic: overrides.topic }),
             },
           },
         ],
@@ -82,15 +83,31 @@ test('KEDA measuring another group or topic than the stage consumes is reported'
   );
   assert.deepEqual(problems, [
     'ScaledObject pf-router: measures group patternflow.router, but the priority-router consumes as patternflow.priority-router',
-    'ScaledObject pf-router: topic is patterns.normalized, expected patterns.tagged',
+    'ScaledObject pf-router: topic is patterns.normalized, expected (all of the group): the priority-router reads several topics',
   ]);
 });
 
-test('a namespace moves the group and the topic the trigger must name', async () => {
+test('a namespace moves the group the trigger must name', async () => {
   const problems = await checkRendered(routerRender({ env: { PF_TOPIC_NAMESPACE: 'staging' } }));
   assert.deepEqual(problems, [
     'ScaledObject pf-router: measures group patternflow.priority-router, but the priority-router consumes as staging.patternflow.priority-router',
-    'ScaledObject pf-router: topic is patterns.tagged, expected staging.patterns.tagged',
+  ]);
+});
+
+test('a trigger that names one topic of the router (the rest unmeasured) is reported', async () => {
+  const problems = await checkRendered(routerRender({ topic: 'patterns.tagged' }));
+  assert.deepEqual(problems, [
+    'ScaledObject pf-router: topic is patterns.tagged, expected (all of the group): the priority-router reads several topics',
+  ]);
+});
+
+test('the router reads two topics: an annotation counting one is reported', async () => {
+  const render = routerRender();
+  const workload = render[1] as { spec: { template: { metadata: { annotations: Record<string, string> } } } };
+  workload.spec.template.metadata.annotations['patternflow.io/input-partitions'] = '3';
+  const problems = await checkRendered(render);
+  assert.deepEqual(problems, [
+    'Deployment pf-router: annotation patternflow.io/input-partitions is 3, but the priority-router reads 2 topic(s) of PF_TOPIC_PARTITIONS=3 partitions',
   ]);
 });
 

@@ -11,11 +11,13 @@
  *   - the probes reach PF_HTTP_PORT on every interface, and the grace period outlasts the
  *     service's own shutdown deadline (PF_SESSION_TIMEOUT_MS + 10 s in runMain);
  *   - the pods' input-partitions annotation is the stage's input topic count (one per source pack
- *     for the ingestor, one per policy lane for the sink) times PF_TOPIC_PARTITIONS (renders
+ *     for the ingestor, two for the tagger and the router: the expedited lane and the rest, one
+ *     per policy lane for the sink) times PF_TOPIC_PARTITIONS (renders
  *     whose values set `inputPartitions` are not what this check is for);
- *   - each KEDA ScaledObject measures the consumer group and topic the stage really uses
- *     (`groupIdOf`, `topicNames`), on the same brokers, targets its workload, and never asks
- *     for more replicas than partitions.
+ *   - each KEDA ScaledObject measures the consumer group the stage really uses (`groupIdOf`),
+ *     names no single topic (every stage reads several: the trigger sums the group's lag over
+ *     all of them), on the same brokers, targets its workload, and never asks for more
+ *     replicas than partitions.
  *
  *   node scripts/helm-env-check.ts <rendered.yaml>...     exit 0 agree, 1 problems (listed)
  */
@@ -24,7 +26,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Env } from '@patternflow/config';
 import { loadPolicy } from '@patternflow/policy';
-import { topicNames } from '@patternflow/records';
 import { groupIdOf, STAGES, type Stage, type StageConfig, type StageService } from '@patternflow/service';
 import { sourceNames } from '@patternflow/sources';
 import { parseAllDocuments } from 'yaml';
@@ -69,10 +70,6 @@ const SERVICES: Record<Stage, StageService<StageConfig>> = {
   'inference-tagger': tagger,
   'priority-router': router,
   sink,
-};
-const SINGLE_INPUT_TOPIC: Partial<Record<Stage, (config: StageConfig) => string>> = {
-  'inference-tagger': (config) => topicNames(config.topicNamespace).normalized,
-  'priority-router': (config) => topicNames(config.topicNamespace).tagged,
 };
 /** What a Secret would hold, shaped like the real thing so that format checks apply. */
 const SECRET_PLACEHOLDERS: Record<string, string> = {
@@ -120,12 +117,13 @@ export async function checkRendered(manifests: Manifest[]): Promise<string[]> {
         continue;
       }
       const policy = policyOf(where, config, problems);
+      // The tagger and the router read the expedited lane and the rest.
       const inputTopics =
         stage === 'ingestor'
           ? sourceNames().length
           : stage === 'sink'
             ? (policy?.lanes.length ?? Number.NaN)
-            : 1;
+            : 2;
       const partitions = Number(template.metadata?.annotations?.['patternflow.io/input-partitions']);
       if (partitions !== inputTopics * config.topicPartitions) {
         problems.push(
@@ -276,10 +274,10 @@ function checkScaledObject(scaledObject: Manifest, stages: Map<Stage, StageFacts
       `${where}: measures group ${trigger.metadata.consumerGroup}, but the ${stage} consumes as ${group}`,
     );
   }
-  const topic = SINGLE_INPUT_TOPIC[stage]?.(facts.config);
-  if (trigger.metadata.topic !== topic) {
+  // One named topic would leave the others unmeasured (the tagger's and router's expedited lane).
+  if (trigger.metadata.topic !== undefined) {
     problems.push(
-      `${where}: topic is ${trigger.metadata.topic ?? '(all of the group)'}, expected ${topic ?? '(all of the group)'}`,
+      `${where}: topic is ${trigger.metadata.topic}, expected (all of the group): the ${stage} reads several topics`,
     );
   }
   if (trigger.metadata.bootstrapServers !== facts.config.brokers.join(',')) {

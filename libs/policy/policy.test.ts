@@ -326,3 +326,101 @@ describe('loadPolicy', () => {
     }
   });
 });
+
+describe('expedite', () => {
+  const RULES = `${HEAD}${DEFAULT}`;
+  /** What the ingestor knows of a record: no inference yet. */
+  function untagged(over: TaggedOverrides = {}) {
+    const { inference: _, ...rest } = record(over);
+    return rest;
+  }
+
+  test('is optional: a policy without it expedites nothing', () => {
+    const policy = parsePolicy(RULES, 'p');
+    assert.deepEqual(policy.expedite, []);
+    assert.equal(policy.expedites(record({ tier: 'enterprise' })), false);
+  });
+
+  test('uses the rules grammar; any entry that holds expedites', () => {
+    const policy = parsePolicy(
+      `${RULES}expedite:\n` +
+        '  - name: big\n    description: enterprise\n    when: { tier: enterprise }\n' +
+        '  - name: threat\n    when:\n      label: [fraud]\n      score: { gte: 0.8 }\n',
+      'p',
+    );
+    assert.deepEqual(policy.expedite, [
+      { name: 'big', description: 'enterprise' },
+      { name: 'threat', description: undefined },
+    ]);
+    assert.equal(policy.expedites(record({ tier: 'enterprise' })), true);
+    assert.equal(policy.expedites(record({ label: 'fraud', score: 0.9 })), true);
+    assert.equal(policy.expedites(record({ label: 'fraud', score: 0.7 })), false);
+    assert.equal(policy.expedites(record({ label: 'legit', score: 0.9 })), false);
+  });
+
+  test('before inference, a condition on label or score is not met, whatever its operator', () => {
+    const policy = parsePolicy(
+      `${RULES}expedite:\n` +
+        '  - name: not-benign\n    when: { label: { not_in: [legit] } }\n' +
+        '  - name: not-benign-2\n    when: { label: { not_in: [legit, normal] } }\n' +
+        '  - name: low\n    when: { score: { lt: 0.5 } }\n' +
+        '  - name: either\n    when:\n      any:\n        - { tier: business }\n        - { label: fraud }\n',
+      'p',
+    );
+    assert.equal(policy.expedites(untagged()), false);
+    assert.equal(policy.expedites(untagged({ tier: 'business' })), true, 'the branch that needs no label');
+    // With the inference, the same conditions hold.
+    assert.equal(policy.expedites(record({ label: 'fraud', score: 0.99 })), true);
+    assert.equal(policy.expedites(record({ label: 'legit', score: 0.3 })), true);
+    assert.equal(policy.expedites(record({ label: 'legit', score: 0.99 })), false);
+  });
+
+  test('is no routing decision: the rules route as without it', () => {
+    const text = `${HEAD}  - name: fraud\n    lane: critical\n    when: { label: fraud }\n${DEFAULT}`;
+    const plain = parsePolicy(text, 'p');
+    const hinted = parsePolicy(`${text}expedite:\n  - name: all-free\n    when: { tier: free }\n`, 'p');
+    for (const r of [record(), record({ label: 'fraud' }), record({ tier: 'enterprise' })]) {
+      assert.deepEqual(hinted.route(r), plain.route(r));
+    }
+    assert.deepEqual(hinted.rules, plain.rules);
+  });
+
+  test('names unique and valid, when required and valid, no unknown keys', () => {
+    rejects(`${RULES}expedite: { name: x }\n`, /expedite: must be a list/);
+    rejects(`${RULES}expedite:\n  - just-a-string\n`, /expedite #1: must be a mapping/);
+    rejects(
+      `${RULES}expedite:\n  - name: a\n    when: { tier: free }\n  - name: a\n    when: { tier: business }\n`,
+      /expedite #2 "a": duplicate expedite name \(first used by expedite #1\)/,
+    );
+    rejects(
+      `${RULES}expedite:\n  - name: "bad name"\n    when: { tier: free }\n`,
+      /expedite #1 "bad name": name must be/,
+    );
+    rejects(`${RULES}expedite:\n  - name: a\n`, /expedite #1 "a": when is required/);
+    rejects(
+      `${RULES}expedite:\n  - name: a\n    when: {}\n`,
+      /expedite #1 "a" when: must be a non-empty mapping/,
+    );
+    rejects(
+      `${RULES}expedite:\n  - name: a\n    when: { colour: red }\n`,
+      /expedite #1 "a" when\.colour: unknown field "colour"/,
+    );
+    rejects(
+      `${RULES}expedite:\n  - name: a\n    when: { score: { gte: 2 } }\n`,
+      /expedite #1 "a" when\.score\.gte: must be a number in \[0, 1\]/,
+    );
+    rejects(
+      `${RULES}expedite:\n  - name: a\n    lane: critical\n    when: { tier: free }\n`,
+      /unknown key "lane"/,
+    );
+    rejects(
+      `${RULES}expedite:\n  - name: a\n    description: 3\n    when: { tier: free }\n`,
+      /description must be a string/,
+    );
+  });
+
+  test('an expedite name may equal a rule name: they name different things', () => {
+    const policy = parsePolicy(`${RULES}expedite:\n  - name: default\n    when: { tier: free }\n`, 'p');
+    assert.equal(policy.expedites(record()), true);
+  });
+});

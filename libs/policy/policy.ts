@@ -1,5 +1,7 @@
 /**
- * Routing policy as code: a versioned YAML file of ordered rules, first match wins.
+ * Routing policy as code: a versioned YAML file of ordered rules, first match wins, and the
+ * `expedite:` conditions that send a record through the expedited topics (a scheduling hint,
+ * never a routing decision; docs/routing.md#expedite).
  * Everything is checked when the file is loaded (fields, operators, lanes, sinks, regions,
  * names, types, a final unconditional default, unreachable rules, rules that would send a
  * restricted region's records to a lane it forbids), so route() itself cannot fail and
@@ -7,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
-import type { TaggedPattern } from '@patternflow/records';
+import type { Inference, NormalizedPattern, TaggedPattern } from '@patternflow/records';
 import { parse as parseYaml } from 'yaml';
 import {
   type Conjunct,
@@ -35,6 +37,20 @@ export interface RouteDecision {
   readonly rule: string;
 }
 
+/** An `expedite:` entry, as declared (its condition is compiled into Policy.expedites). */
+export interface ExpediteEntry {
+  readonly name: string;
+  readonly description: string | undefined;
+}
+
+/**
+ * What a stage knows of a record when it asks Policy.expedites: the ingestor has no
+ * `inference` yet, the tagger has it. A tagged record is one of these.
+ */
+export type PolicyFields = Pick<NormalizedPattern, 'source' | 'kind' | 'tenant' | 'tier' | 'region'> & {
+  readonly inference?: Pick<Inference, 'label' | 'score'>;
+};
+
 export interface Policy {
   readonly version: string;
   readonly lanes: readonly string[];
@@ -48,6 +64,14 @@ export interface Policy {
   route(record: TaggedPattern): RouteDecision;
   /** False when `regions:` forbids records of `region` to reach `lane`. */
   permits(region: string, lane: string): boolean;
+  /** The `expedite:` entries, in order (empty when the policy has none). */
+  readonly expedite: readonly ExpediteEntry[];
+  /**
+   * Whether some `expedite:` condition holds for what the stage knows of the record. Without
+   * `inference` (the ingestor), a condition on label or score is not met, so only the parts of
+   * a condition that do not need them can hold (an `any` branch on tier, say).
+   */
+  expedites(fields: PolicyFields): boolean;
 }
 
 type Condition =
@@ -60,7 +84,7 @@ type Condition =
   | { readonly type: 'score'; readonly range: ScoreRange }
   | { readonly type: 'all' | 'any'; readonly items: readonly Condition[] };
 
-type Predicate = (record: TaggedPattern) => boolean;
+type Predicate = (record: PolicyFields) => boolean;
 
 const STRING_FIELDS: ReadonlySet<string> = new Set<StringField>([
   'label',
@@ -72,8 +96,9 @@ const STRING_FIELDS: ReadonlySet<string> = new Set<StringField>([
 ]);
 const STRING_OPERATORS = ['eq', 'in', 'not_in'] as const;
 const SCORE_OPERATORS = ['gte', 'gt', 'lte', 'lt'] as const;
-const TOP_KEYS: ReadonlySet<string> = new Set(['version', 'lanes', 'sinks', 'regions', 'rules']);
+const TOP_KEYS: ReadonlySet<string> = new Set(['version', 'lanes', 'sinks', 'regions', 'rules', 'expedite']);
 const RULE_KEYS: ReadonlySet<string> = new Set(['name', 'lane', 'when', 'description']);
+const EXPEDITE_KEYS: ReadonlySet<string> = new Set(['name', 'when', 'description']);
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** Lanes become Kafka topic suffixes (patterns.routed.<lane>) and directory names. */
 const LANE_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
@@ -106,7 +131,10 @@ export function parsePolicy(text: string, origin: string): Policy {
     throw invalid(origin, ['the file must be a mapping with version, lanes and rules']);
   for (const key of Object.keys(doc)) {
     if (!TOP_KEYS.has(key))
-      problems.add('', `unknown top-level key "${key}" (expected version, lanes, sinks, regions, rules)`);
+      problems.add(
+        '',
+        `unknown top-level key "${key}" (expected version, lanes, sinks, regions, rules, expedite)`,
+      );
   }
 
   const version = doc.version;
@@ -118,6 +146,7 @@ export function parsePolicy(text: string, origin: string): Policy {
   const laneSet = new Set(lanes);
   const sinks = readSinks(doc.sinks, lanes, problems);
   const regions = readRegions(doc.regions, lanes, sinks, problems);
+  const expedite = readExpedite(doc.expedite, problems);
   const rules = doc.rules;
   if (!Array.isArray(rules) || rules.length === 0) {
     problems.add('rules', 'must be a non-empty list');
@@ -174,6 +203,9 @@ export function parsePolicy(text: string, origin: string): Policy {
   const fallback = decisions[decisions.length - 1] as RouteDecision;
   const count = predicates.length;
   const allowed = new Map([...regions].map(([region, r]) => [region, new Set(r.allowedLanes)]));
+  const expediteEntries = expedite.map((e) => Object.freeze({ name: e.name, description: e.description }));
+  const expeditePredicates = expedite.map((e) => compile(e.condition));
+  const expediteCount = expeditePredicates.length;
   return Object.freeze({
     version: version as string,
     lanes: Object.freeze([...lanes]),
@@ -188,6 +220,13 @@ export function parsePolicy(text: string, origin: string): Policy {
     },
     permits(region: string, lane: string): boolean {
       return allowed.get(region)?.has(lane) ?? true;
+    },
+    expedite: Object.freeze(expediteEntries),
+    expedites(fields: PolicyFields): boolean {
+      for (let i = 0; i < expediteCount; i++) {
+        if ((expeditePredicates[i] as Predicate)(fields)) return true;
+      }
+      return false;
     },
   });
 }
@@ -222,6 +261,64 @@ function readLanes(raw: unknown, problems: Problems): string[] {
     }
   }
   return lanes;
+}
+
+/**
+ * `expedite:`, optional: a list of `{ name, description?, when }` with the rules' `when`
+ * grammar. Names are unique among the entries (they are not rule names: an expedite entry
+ * routes nothing). No reachability analysis: a condition that never holds only expedites
+ * nothing, and the order does not matter (any entry that holds expedites).
+ */
+function readExpedite(
+  raw: unknown,
+  problems: Problems,
+): { name: string; description: string | undefined; condition: Condition }[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) {
+    problems.add('expedite', 'must be a list of mappings with name and when');
+    return [];
+  }
+  const entries: { name: string; description: string | undefined; condition: Condition }[] = [];
+  const seen = new Map<string, number>();
+  raw.forEach((item, index) => {
+    const rawName = isPlainObject(item) ? item.name : undefined;
+    const where =
+      typeof rawName === 'string' ? `expedite #${index + 1} "${rawName}"` : `expedite #${index + 1}`;
+    if (!isPlainObject(item)) {
+      problems.add(where, 'must be a mapping with name and when');
+      return;
+    }
+    for (const key of Object.keys(item)) {
+      if (!EXPEDITE_KEYS.has(key))
+        problems.add(where, `unknown key "${key}" (expected name, when, description)`);
+    }
+    let ok = true;
+    if (typeof rawName !== 'string' || !NAME_PATTERN.test(rawName)) {
+      problems.add(where, 'name must be a string of letters, digits, "_", "." or "-"');
+      ok = false;
+    } else if (seen.has(rawName)) {
+      problems.add(
+        where,
+        `duplicate expedite name (first used by expedite #${(seen.get(rawName) ?? 0) + 1})`,
+      );
+      ok = false;
+    } else {
+      seen.set(rawName, index);
+    }
+    if (item.description !== undefined && typeof item.description !== 'string') {
+      problems.add(where, 'description must be a string');
+      ok = false;
+    }
+    if (item.when === undefined) {
+      // Without a condition every record would be expedited, and then none is.
+      problems.add(where, 'when is required (an unconditional entry would expedite every record)');
+      return;
+    }
+    const condition = readConditionMap(item.when, `${where} when`, problems);
+    if (condition === undefined || !ok) return;
+    entries.push({ name: rawName as string, description: item.description as string | undefined, condition });
+  });
+  return entries;
 }
 
 /** A `when` mapping: every entry must hold. Returns undefined when it had problems. */
@@ -434,8 +531,9 @@ function analyseRules(
   checkRegionalRules(analysed, regions, sinks, problems);
 }
 
-const STRING_GETTERS: Record<StringField, (r: TaggedPattern) => string> = {
-  label: (r) => r.inference.label,
+/** A field's value, or undefined when the stage does not know it yet (label before inference). */
+const STRING_GETTERS: Record<StringField, (r: PolicyFields) => string | undefined> = {
+  label: (r) => r.inference?.label,
   source: (r) => r.source,
   kind: (r) => r.kind,
   tenant: (r) => r.tenant,
@@ -448,20 +546,47 @@ function compile(condition: Condition): Predicate {
     case 'string': {
       const get = STRING_GETTERS[condition.field];
       const values = condition.values;
+      // An unknown value (undefined) is in no set and, for not_in, not outside one either: a
+      // condition on a field the stage does not know yet is not met.
       if (values.length === 1) {
         const only = values[0] as string;
-        return condition.kind === 'in' ? (r) => get(r) === only : (r) => get(r) !== only;
+        if (condition.kind === 'in') return (r) => get(r) === only;
+        return (r) => {
+          const v = get(r);
+          return v !== undefined && v !== only;
+        };
       }
-      const set = new Set(values);
-      return condition.kind === 'in' ? (r) => set.has(get(r)) : (r) => !set.has(get(r));
+      const set = new Set<string | undefined>(values);
+      if (condition.kind === 'in') return (r) => set.has(get(r));
+      return (r) => {
+        const v = get(r);
+        return v !== undefined && !set.has(v);
+      };
     }
     case 'score': {
       const { lo, loOpen, hi, hiOpen } = condition.range;
-      // NaN compares false both ways, so a record without a usable score matches no score condition.
-      if (loOpen && hiOpen) return (r) => r.inference.score > lo && r.inference.score < hi;
-      if (loOpen) return (r) => r.inference.score > lo && r.inference.score <= hi;
-      if (hiOpen) return (r) => r.inference.score >= lo && r.inference.score < hi;
-      return (r) => r.inference.score >= lo && r.inference.score <= hi;
+      // NaN compares false both ways, so a record without a usable score (or without a score
+      // yet, before inference) matches no score condition.
+      const score = (r: PolicyFields) => (r.inference === undefined ? Number.NaN : r.inference.score);
+      if (loOpen && hiOpen)
+        return (r) => {
+          const s = score(r);
+          return s > lo && s < hi;
+        };
+      if (loOpen)
+        return (r) => {
+          const s = score(r);
+          return s > lo && s <= hi;
+        };
+      if (hiOpen)
+        return (r) => {
+          const s = score(r);
+          return s >= lo && s < hi;
+        };
+      return (r) => {
+        const s = score(r);
+        return s >= lo && s <= hi;
+      };
     }
     case 'all': {
       const parts = condition.items.map(compile);

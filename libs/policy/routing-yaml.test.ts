@@ -131,6 +131,47 @@ describe('policies/routing.yaml', () => {
     });
   });
 
+  test('expedite: enterprise tenants from ingest on, confident threats from the tagger on', () => {
+    const [base] = syntheticMix(1, 1) as [TaggedPattern];
+    const { inference: _, ...untagged } = base;
+    const tagged = (over: Partial<TaggedPattern>, label: string, score: number): TaggedPattern => ({
+      ...base,
+      ...over,
+      inference: { ...base.inference, label, score },
+    });
+    assert.deepEqual(
+      policy.expedite.map((e) => e.name),
+      ['enterprise-tenants', 'confident-threat'],
+    );
+    assert.equal(policy.expedites({ ...untagged, tier: 'enterprise' }), true);
+    assert.equal(policy.expedites({ ...untagged, tier: 'free' }), false);
+    assert.equal(policy.expedites(tagged({ tier: 'free' }, 'fraud', 0.95)), true);
+    assert.equal(policy.expedites(tagged({ tier: 'free' }, 'fraud', 0.5)), false);
+    assert.equal(policy.expedites(tagged({ tier: 'enterprise' }, 'legit', 0.99)), true);
+  });
+
+  test('on a realistic mix, every critical record is expedited by the tagger, and few others are', (t) => {
+    const records = syntheticMix(20_000, 7);
+    let critical = 0;
+    let criticalNotExpedited = 0;
+    let expedited = 0;
+    for (const rec of records) {
+      const fast = policy.expedites(rec);
+      if (fast) expedited++;
+      if (policy.route(rec).lane === 'critical') {
+        critical++;
+        if (!fast) criticalNotExpedited++;
+      }
+    }
+    assert.ok(critical > 0);
+    assert.equal(criticalNotExpedited, 0, 'a critical record waited behind the bulk');
+    // Enterprise is 10 % of the mix, confident threats a few %: the expedited lane stays small.
+    t.diagnostic(
+      `expedited ${((100 * expedited) / records.length).toFixed(1)}%, critical ${((100 * critical) / records.length).toFixed(1)}%`,
+    );
+    assert.ok(expedited / records.length < 0.2, `expedited ${expedited / records.length}`);
+  });
+
   test('a realistic mix reaches every lane, and benign traffic mostly goes to bulk or standard', (t) => {
     const records = syntheticMix(20_000, 42);
     const lanes = new Map<string, number>();

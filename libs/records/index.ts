@@ -1,6 +1,7 @@
 /**
  * The record contracts shared by every stage: topic names and the canonical record as
- * it travels patterns.normalized → patterns.tagged → patterns.routed.<lane>.
+ * it travels patterns.normalized → patterns.tagged → patterns.routed.<lane> (or, when the
+ * routing policy's `expedite:` marks it, patterns.normalized.priority → patterns.tagged.priority).
  * The Avro schemas in schemas/ are the source of truth; these types mirror them.
  */
 import { readFileSync } from 'node:fs';
@@ -11,6 +12,13 @@ export const Topics = {
   ingestPrefix: 'patterns.ingest.',
   normalized: 'patterns.normalized',
   tagged: 'patterns.tagged',
+  /**
+   * The expedited lane before the router knows the lane: the same records as their siblings,
+   * encoded under the SAME registry subjects (valueSubject(normalized) / (tagged)), consumed
+   * ahead of them (docs/architecture.md#priority-under-overload).
+   */
+  normalizedPriority: 'patterns.normalized.priority',
+  taggedPriority: 'patterns.tagged.priority',
   routedPrefix: 'patterns.routed.',
   dlq: 'patterns.dlq',
   /** The audit trail of offsets an operator skipped because no client could read them. */
@@ -37,6 +45,8 @@ export interface TopicNames {
   readonly ingestPrefix: string;
   readonly normalized: string;
   readonly tagged: string;
+  readonly normalizedPriority: string;
+  readonly taggedPriority: string;
   readonly dlq: string;
   readonly skipped: string;
   readonly dlqRedrives: string;
@@ -62,6 +72,8 @@ export function topicNames(namespace = ''): TopicNames {
     ingestPrefix,
     normalized: `${prefix}${Topics.normalized}`,
     tagged: `${prefix}${Topics.tagged}`,
+    normalizedPriority: `${prefix}${Topics.normalizedPriority}`,
+    taggedPriority: `${prefix}${Topics.taggedPriority}`,
     dlq: `${prefix}${Topics.dlq}`,
     skipped: `${prefix}${Topics.skipped}`,
     dlqRedrives: `${prefix}${Topics.dlqRedrives}`,

@@ -7,6 +7,8 @@ test('without a namespace, topic names are the contract names', () => {
   assert.equal(topics.ingest('payments'), 'patterns.ingest.payments');
   assert.equal(topics.normalized, 'patterns.normalized');
   assert.equal(topics.tagged, 'patterns.tagged');
+  assert.equal(topics.normalizedPriority, 'patterns.normalized.priority');
+  assert.equal(topics.taggedPriority, 'patterns.tagged.priority');
   assert.equal(topics.routed('critical'), 'patterns.routed.critical');
   assert.equal(topics.dlq, 'patterns.dlq');
   assert.equal(topics.dlqRedrives, 'patterns.dlq-redrives');
@@ -21,6 +23,8 @@ test('a namespace prefixes every topic and sourceOf reads the source back', () =
   assert.equal(topics.ingest('auth'), 'e2e-1.patterns.ingest.auth');
   assert.equal(topics.controlPolicy, 'e2e-1.patterns.control.policy');
   assert.equal(topics.controlModels, 'e2e-1.patterns.control.models');
+  assert.equal(topics.normalizedPriority, 'e2e-1.patterns.normalized.priority');
+  assert.equal(topics.taggedPriority, 'e2e-1.patterns.tagged.priority');
   assert.equal(topics.sourceOf('e2e-1.patterns.ingest.auth'), 'auth');
   assert.equal(topics.sourceOf('patterns.ingest.auth'), undefined);
   assert.equal(topics.sourceOf('e2e-1.patterns.ingest.'), undefined);

@@ -136,12 +136,19 @@ describe('every Kafka codec through every stage, from foreign producers', { time
       await admin.disconnect();
       const ingestTopics = [...new Set(viaLibrdkafka.map((record) => record.topic))];
       const routedTopics = mine.filter((topic) => topic.startsWith(`${namespace}.patterns.routed.`));
+      // The expedited topics exist (the stages create them) but may hold no record of this mix.
+      const expedited = [topics.normalizedPriority, topics.taggedPriority];
       const stored = await storedBatchCodecs([
         ...ingestTopics,
         topics.normalized,
         topics.tagged,
+        ...expedited,
         ...routedTopics,
       ]);
+      for (const topic of expedited) {
+        for (const batch of stored.get(topic) ?? [])
+          assert.equal(batch, codec, `${topic}: every batch is ${codec}`);
+      }
       for (const topic of [...ingestTopics, topics.normalized, topics.tagged]) {
         const batches = stored.get(topic)!;
         assert.ok(batches.length > 0, `${topic} has batches`);
@@ -154,7 +161,7 @@ describe('every Kafka codec through every stage, from foreign producers', { time
       // Another client reads what the stages wrote: the Java console consumer, all three outputs.
       const escaped = namespace.replace(/[.]/g, '\\.');
       const keys = await keysReadByJavaConsole(
-        `^${escaped}\\.patterns\\.(normalized|tagged|routed\\..+)$`,
+        `^${escaped}\\.patterns\\.(normalized|tagged|normalized\\.priority|tagged\\.priority|routed\\..+)$`,
         3 * ids.length,
       );
       assert.equal(keys.length, 3 * ids.length, 'the Java consumer read every output record');

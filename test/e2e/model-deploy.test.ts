@@ -276,16 +276,16 @@ test('shadow, canary, promote and rollback under traffic: each record once, by t
     await producer.disconnect();
   }
 
-  // Every produced id, read back from patterns.tagged.
+  // Every produced id, read back from patterns.tagged and its expedited sibling.
   const decoder = codec.decoderFor(loadSchema('tagged'));
   let tagged: TaggedPattern[] = [];
   for (const deadline = Date.now() + 60_000; ; ) {
-    const records = await readTopicToEnd({
-      kafka,
-      topic: topics.tagged,
-      groupId: `${runId}.reader.${Date.now()}`,
-      logger,
-    });
+    const records = [];
+    for (const topic of [topics.taggedPriority, topics.tagged]) {
+      records.push(
+        ...(await readTopicToEnd({ kafka, topic, groupId: `${runId}.reader.${Date.now()}`, logger })),
+      );
+    }
     if (records.length >= produced.size || Date.now() > deadline) {
       tagged = await Promise.all(
         records.map(async (r) => (await decoder.decode(r.value as Buffer)).value as TaggedPattern),

@@ -97,9 +97,13 @@ async function taggedCount(): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    if (!(await admin.listTopics()).includes(topics.tagged)) return 0;
-    const offsets = await admin.fetchTopicOffsets(topics.tagged);
-    return offsets.reduce((sum, p) => sum + Number(p.high), 0);
+    // Both outputs: the policy's `expedite:` sends some records to the priority topic.
+    const existing = await admin.listTopics();
+    let count = 0;
+    for (const topic of [topics.taggedPriority, topics.tagged].filter((t) => existing.includes(t))) {
+      count += (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
+    }
+    return count;
   } finally {
     await admin.disconnect();
   }
@@ -181,7 +185,7 @@ test('restored: 1.1.0 serves, every record carries its name, version and sha256;
   await fleet.waitReady('inference-tagger', 60_000);
   const consumer = kafka.consumer({ groupId: `${runId}.reader`, maxWaitTimeInMs: 100 });
   await consumer.connect();
-  await consumer.subscribe({ topic: topics.tagged, fromBeginning: true });
+  await consumer.subscribe({ topics: [topics.taggedPriority, topics.tagged], fromBeginning: true });
   const decoder = codec.decoderFor(loadSchema('tagged'));
   const tagged: TaggedPattern[] = [];
   await new Promise<void>((resolve, reject) => {

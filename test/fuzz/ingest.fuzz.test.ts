@@ -38,7 +38,8 @@ before(async () => {
   const parts = await ingestor.build(config, {
     logger,
     metrics: createStageMetrics('ingestor'),
-    // Not connected: the ingestor's build reads nothing from Kafka.
+    // The ingestor's build reads the routing policy in force (for its `expedite:` conditions);
+    // this namespace's control topic does not exist, so that is policies/routing.yaml.
     kafka: createKafka({ brokers: stack.brokers, clientId: 'fuzz', logger }),
   });
   handler = parts.handler;

@@ -38,7 +38,9 @@ test('an ingest topic created while the ingestor runs is consumed within seconds
       topic: topics.ingest('payments'),
       messages: events.map(({ event }) => ({ value: JSON.stringify(event) })),
     });
-    await readTopic(kafka, topics.normalized, 20, { timeoutMs: 30_000 });
+    // Both outputs: the policy's `expedite:` sends enterprise tenants to the priority topic.
+    const outputs = [topics.normalizedPriority, topics.normalized];
+    await readTopic(kafka, outputs, 20, { timeoutMs: 30_000 });
 
     const typo = topics.ingest('paymnets');
     await admin.createTopics({ waitForLeaders: true, topics: [{ topic: typo, numPartitions: 1 }] });
@@ -57,7 +59,7 @@ test('an ingest topic created while the ingestor runs is consumed within seconds
 
     // The payments records were committed before the resubscription: none came out twice.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const offsets = await admin.fetchTopicOffsets(topics.normalized);
+    const offsets = (await Promise.all(outputs.map((output) => admin.fetchTopicOffsets(output)))).flat();
     const normalizedCount = offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
     assert.equal(normalizedCount, 20);
   } finally {

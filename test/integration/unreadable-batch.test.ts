@@ -73,7 +73,9 @@ test('regression: an unreadable batch stops the stage in front of it (no crash l
   const running = await ingestor.start(config, { logger, metrics });
   try {
     // The readable batch in front is processed; the unreadable one is reported, not fatal.
-    const before = await readTopic(kafka, topics.normalized, 5, { timeoutMs: 90_000 });
+    // Both outputs: the policy's `expedite:` sends enterprise tenants to the priority topic.
+    const outputs = [topics.normalizedPriority, topics.normalized];
+    const before = await readTopic(kafka, outputs, 5, { timeoutMs: 90_000 });
     assert.equal(before.length, 5);
     let exposition = '';
     for (let i = 0; i < 240 && !exposition.includes(' 1'); i++) {
@@ -134,10 +136,10 @@ test('regression: an unreadable batch stops the stage in front of it (no crash l
     );
 
     // The stage resumes after the skipped range: the third batch arrives, nothing else.
-    const after = await readTopic(kafka, topics.normalized, 10, { timeoutMs: 90_000 });
+    const after = await readTopic(kafka, outputs, 10, { timeoutMs: 90_000 });
     assert.equal(after.length, 10);
     await sleep(1_000);
-    const offsets = await admin.fetchTopicOffsets(topics.normalized);
+    const offsets = (await Promise.all(outputs.map((output) => admin.fetchTopicOffsets(output)))).flat();
     assert.equal(
       offsets.reduce((sum, p) => sum + Number(p.high), 0),
       10,

@@ -8,12 +8,13 @@ export interface ReadRecord {
 }
 
 /**
- * Reads `topic` from the beginning with a fresh consumer group until `expected` records
- * arrived; fails after `timeoutMs` saying how many did.
+ * Reads `topic` (or several: a stage's output and its expedited sibling) from the beginning
+ * with a fresh consumer group until `expected` records arrived; fails after `timeoutMs`
+ * saying how many did.
  */
 export async function readTopic(
   kafka: Kafka,
-  topic: string,
+  topic: string | readonly string[],
   expected: number,
   options: { groupId?: string; timeoutMs?: number } = {},
 ): Promise<ReadRecord[]> {
@@ -23,12 +24,17 @@ export async function readTopic(
     maxWaitTimeInMs: 100,
   });
   await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.subscribe({ topics: typeof topic === 'string' ? [topic] : [...topic], fromBeginning: true });
   const out: ReadRecord[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`${topic}: ${out.length} of ${expected} records after ${timeoutMs} ms`)),
+        () =>
+          reject(
+            new Error(
+              `${[topic].flat().join(', ')}: ${out.length} of ${expected} records after ${timeoutMs} ms`,
+            ),
+          ),
         timeoutMs,
       );
       consumer

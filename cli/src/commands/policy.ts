@@ -106,6 +106,7 @@ function summary(policy: Policy): Record<string, unknown> {
     coldLanes: coldLanesOf(policy) ?? null,
     rules: policy.rules,
     regions: Object.fromEntries([...policy.regions].map(([region, r]) => [region, r.allowedLanes])),
+    expedite: policy.expedite.map((e) => e.name),
   };
 }
 
@@ -116,6 +117,7 @@ function summaryText(policy: Policy): string[] {
     `  lanes    ${policy.lanes.join(', ')}${cold ? ` (cold files: ${cold.join(', ') || 'none'})` : ''}`,
     `  rules    ${policy.rules.length}: ${policy.rules.map((r) => `${r.rule} → ${r.lane}`).join(', ')}`,
     `  regions  ${regions.length > 0 ? regions.join('; ') : 'none restricted'}`,
+    `  expedite ${policy.expedite.length > 0 ? policy.expedite.map((e) => e.name).join(', ') : 'none'} (read by the ingestor and the tagger at start)`,
   ];
 }
 
@@ -267,15 +269,22 @@ async function dryRun(
     );
   }
   const inForce = policyOfRecord(record);
-  // The last `sample` records of each partition, then the `sample` most recent of those.
-  const raw = await readTopicToEnd({
-    kafka: session.kafka(),
-    topic: session.topics.tagged,
-    groupId: throwawayGroup(),
-    logger: session.logger,
-    lastPerPartition: options.sample,
-    catchUpTimeoutMs: READ_TIMEOUT_MS,
-  });
+  // The last `sample` records of each partition of both tagged topics (the expedited lane holds
+  // most of what may become critical), then the `sample` most recent of those.
+  const tagged = [session.topics.taggedPriority, session.topics.tagged];
+  const raw: Awaited<ReturnType<typeof readTopicToEnd>> = [];
+  for (const topic of tagged) {
+    raw.push(
+      ...(await readTopicToEnd({
+        kafka: session.kafka(),
+        topic,
+        groupId: throwawayGroup(),
+        logger: session.logger,
+        lastPerPartition: options.sample,
+        catchUpTimeoutMs: READ_TIMEOUT_MS,
+      })),
+    );
+  }
   const recent = raw
     .sort((a, b) => b.timestamp - a.timestamp || Number(BigInt(b.offset) - BigInt(a.offset)))
     .slice(0, options.sample);
@@ -302,6 +311,7 @@ async function dryRun(
       file,
       valid: true,
       topic: session.topics.tagged,
+      topics: tagged,
       sample,
       inForce: { version: inForce.version, sha256: record.sha256 },
       candidate: { version: candidate.policy.version, sha256: candidate.sha256 },
@@ -311,11 +321,11 @@ async function dryRun(
   }
   if (records.length === 0) {
     io.out(
-      `no tagged records to replay on ${session.topics.tagged} (read ${recent.length}, undecodable ${undecodable})`,
+      `no tagged records to replay on ${tagged.join(' or ')} (read ${recent.length}, undecodable ${undecodable})`,
     );
     return ExitCodes.FAILED;
   }
-  io.out(dryRunText(report, inForce.version, candidate.policy.version, sample, session.topics.tagged));
+  io.out(dryRunText(report, inForce.version, candidate.policy.version, sample, tagged.join(' and ')));
   return ExitCodes.OK;
 }
 

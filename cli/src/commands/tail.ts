@@ -23,7 +23,7 @@ export const registerTail: RegisterCommand = (program, context) => {
     )
     .argument(
       '<topic>',
-      'ingest.<source>, normalized, tagged, routed.<lane>, dlq, skipped, dlq-redrives (in the namespace), or a full topic name',
+      'ingest.<source>, normalized, tagged, normalized.priority, tagged.priority, routed.<lane>, dlq, skipped, dlq-redrives (in the namespace), or a full topic name',
     )
     .option('--from-beginning', 'start at the oldest retained record instead of the end')
     .option('--count <n>', 'exit 0 once this many matching records were shown', positiveInteger)

@@ -13,6 +13,8 @@ test('shorthands resolve inside the namespace; full names stay as they are', () 
   assert.equal(resolveTopic('other.topic', topics), 'other.topic');
   assert.equal(resolveTopic('constructor', topics), 'constructor');
   assert.equal(resolveTopic('tagged', topicNames()), 'patterns.tagged');
+  assert.equal(resolveTopic('normalized.priority', topics), 'ns.patterns.normalized.priority');
+  assert.equal(resolveTopic('tagged.priority', topicNames()), 'patterns.tagged.priority');
 });
 
 test('input topics per stage, from the topics that exist', () => {
@@ -30,8 +32,15 @@ test('input topics per stage, from the topics that exist', () => {
     'ns.patterns.ingest.payments',
     'ns.patterns.ingest.vendor-x',
   ]);
-  assert.deepEqual(stageInputTopics('inference-tagger', topics, existing), ['ns.patterns.normalized']);
-  assert.deepEqual(stageInputTopics('priority-router', topics, existing), ['ns.patterns.tagged']);
+  // The expedited lane is an input too: status shows its lag, replay rewinds it with the rest.
+  assert.deepEqual(stageInputTopics('inference-tagger', topics, existing), [
+    'ns.patterns.normalized.priority',
+    'ns.patterns.normalized',
+  ]);
+  assert.deepEqual(stageInputTopics('priority-router', topics, existing), [
+    'ns.patterns.tagged.priority',
+    'ns.patterns.tagged',
+  ]);
   assert.deepEqual(stageInputTopics('sink', topics, existing), [
     'ns.patterns.routed.bulk',
     'ns.patterns.routed.critical',

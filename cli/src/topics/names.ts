@@ -3,13 +3,15 @@ import type { Stage } from '@patternflow/service';
 
 /**
  * A topic as an operator types it: a shorthand of this pipeline's namespace (`normalized`,
- * `tagged`, `dlq`, `skipped`, `dlq-redrives`, `ingest.<source>`, `routed.<lane>`), or a full
+ * `tagged`, `normalized.priority`, `tagged.priority`, `dlq`, `skipped`, `dlq-redrives`, `ingest.<source>`, `routed.<lane>`), or a full
  * topic name, taken as it is.
  */
 export function resolveTopic(name: string, topics: TopicNames): string {
   const fixed: Record<string, string> = {
     normalized: topics.normalized,
     tagged: topics.tagged,
+    'normalized.priority': topics.normalizedPriority,
+    'tagged.priority': topics.taggedPriority,
     dlq: topics.dlq,
     skipped: topics.skipped,
     'dlq-redrives': topics.dlqRedrives,
@@ -24,16 +26,17 @@ export function resolveTopic(name: string, topics: TopicNames): string {
 
 /**
  * The topics a stage consumes, from the topics that exist: the ingestor reads every
- * ingest topic (also those of sources it has no pack for), the sink every lane topic.
+ * ingest topic (also those of sources it has no pack for), the sink every lane topic, the
+ * tagger and the router their expedited lane too (a replay must rewind both).
  */
 export function stageInputTopics(stage: Stage, topics: TopicNames, existing: readonly string[]): string[] {
   switch (stage) {
     case 'ingestor':
       return existing.filter((topic) => topics.sourceOf(topic) !== undefined).sort();
     case 'inference-tagger':
-      return [topics.normalized];
+      return [topics.normalizedPriority, topics.normalized];
     case 'priority-router':
-      return [topics.tagged];
+      return [topics.taggedPriority, topics.tagged];
     case 'sink': {
       const prefix = topics.routed('');
       return existing.filter((topic) => topic.startsWith(prefix) && topic.length > prefix.length).sort();

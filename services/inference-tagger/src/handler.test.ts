@@ -5,6 +5,7 @@ import { inboundRecord, normalizedPattern } from '@patternflow/fixtures';
 import { createBatcher } from '@patternflow/kafka';
 import type { PredictionOutcome } from '@patternflow/models';
 import { parseTraceparent } from '@patternflow/observability';
+import { loadPolicy } from '@patternflow/policy';
 import type { TaggedPattern } from '@patternflow/records';
 import type { SchemaDecoder, SchemaEncoder, SchemaExtender } from '@patternflow/registry';
 import { createTagHandler, type FeatureRow } from './handler.ts';
@@ -245,4 +246,89 @@ test('a dependency failure while handling a record still fails the whole chunk (
     handler([inbound('a:payments', 0)]),
     (error: unknown) => error instanceof PipelineError && error.code === ErrorCodes.REGISTRY_UNAVAILABLE,
   );
+});
+
+test("with the repository's policy: an enterprise record stays expedited, a free-tier confident fraud becomes expedited", async () => {
+  const policy = loadPolicy(new URL('../../../policies/routing.yaml', import.meta.url).pathname);
+  // id → [tier, label, score]
+  const cases = new Map<string, [string, string, number]>([
+    ['ent', ['enterprise', 'legit', 0.99]],
+    ['fraud', ['free', 'fraud', 0.95]],
+    ['weak', ['free', 'fraud', 0.5]],
+    ['ok', ['free', 'legit', 0.99]],
+  ]);
+  const caseOf = (id: string) => cases.get(id)!;
+  const inference = createBatcher<FeatureRow, PredictionOutcome>({
+    maxSize: 10,
+    run: async (rows) =>
+      rows.map((row) => {
+        const [, label, score] = caseOf(row.id);
+        return {
+          ok: true,
+          prediction: {
+            label,
+            score,
+            scores: { [label]: score },
+            modelName: 'payments-gbt',
+            modelVersion: '3',
+            modelSha256: 'ab'.repeat(32),
+          },
+        };
+      }),
+  });
+  const asked: string[] = [];
+  const handler = createTagHandler({
+    decoder: {
+      async decode(buffer) {
+        const id = buffer.toString();
+        return { schemaId: 1, value: normalizedPattern({ id, source: 'payments', tier: caseOf(id)[0] }) };
+      },
+    },
+    fullDecoder: decoder,
+    encoder,
+    extender,
+    taggedTopic: 'patterns.tagged',
+    // As services/inference-tagger/src/service.ts asks the policy.
+    expedited: {
+      topic: 'patterns.tagged.priority',
+      applies: (record, inference) => {
+        asked.push(`${record.id}:${inference.label}`);
+        return policy.expedites({
+          source: record.source,
+          kind: record.kind,
+          tenant: record.tenant,
+          tier: record.tier,
+          region: record.region,
+          inference,
+        });
+      },
+    },
+    extractFeatures: () => ({ modelKey: 'payments', values: new Float32Array(2) }),
+    hasModel: () => true,
+    inference,
+  });
+  const result = await handler([
+    inboundRecord({ topic: 'patterns.normalized.priority', offset: '0', value: 'ent' }),
+    inboundRecord({ topic: 'patterns.normalized', offset: '0', value: 'fraud' }),
+    inboundRecord({ topic: 'patterns.normalized', offset: '1', value: 'weak' }),
+    inboundRecord({ topic: 'patterns.normalized', offset: '2', value: 'ok' }),
+  ]);
+  assert.deepEqual(
+    result.messages.map((m) => [m.key, m.topic]),
+    [
+      ['ent', 'patterns.tagged.priority'],
+      ['fraud', 'patterns.tagged.priority'],
+      ['weak', 'patterns.tagged'],
+      ['ok', 'patterns.tagged'],
+    ],
+  );
+  assert.deepEqual(asked, ['ent:legit', 'fraud:fraud', 'weak:fraud', 'ok:legit'], 'asked with the label');
+  // Either topic carries the same framing: the input bytes with the inference appended.
+  for (const m of result.messages) {
+    assert.equal(
+      JSON.parse(m.value.toString().slice(String(m.key).length)).inference.label,
+      caseOf(String(m.key))[1],
+    );
+  }
+  assert.equal(result.deadLetters.length, 0);
 });

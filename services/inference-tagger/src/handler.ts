@@ -21,7 +21,8 @@ export function featureViewSchema(normalizedSchema: Record<string, unknown>): Re
 }
 
 /**
- * Normalized records → tagged records. Features are computed and checked per record, so
+ * Normalized records → tagged records, on the tagged topic or, when the routing policy's
+ * `expedite:` holds for the record with its label and score, its priority sibling. Features are computed and checked per record, so
  * one record with bad features or without a model is dead-lettered alone; the rest of
  * the chunk goes to the model in one micro-batch. Whatever throws while one record is
  * handled (feature extraction, framing the output) dead-letters that record alone.
@@ -36,6 +37,11 @@ export function createTagHandler(deps: {
   /** …or encodes the whole tagged record when the input used another schema version. */
   encoder: SchemaEncoder;
   taggedTopic: string;
+  /** Where a record goes when `applies` (the policy's `expedite:`) holds for it; absent: never. */
+  expedited?: {
+    readonly topic: string;
+    readonly applies: (record: NormalizedPattern, inference: Inference) => boolean;
+  };
   extractFeatures: (record: NormalizedPattern) => Omit<FeatureRow, 'id'>;
   hasModel: (modelKey: string) => boolean;
   inference: Batcher<FeatureRow, TaggingOutcome>;
@@ -114,7 +120,8 @@ export function createTagHandler(deps: {
         continue;
       }
       messages.push({
-        topic: deps.taggedTopic,
+        // Same key, same encoding on either topic: only the order the router reads them in differs.
+        topic: deps.expedited?.applies(value, inference) ? deps.expedited.topic : deps.taggedTopic,
         key: value.id,
         value: framed,
         headers: {

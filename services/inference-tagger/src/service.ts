@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { integer, list, removed } from '@patternflow/config';
+import { readPolicyInForce } from '@patternflow/control';
 import { createBatcher } from '@patternflow/kafka';
 import {
   createVersionPredictor,
@@ -11,7 +13,7 @@ import {
 } from '@patternflow/models';
 import { loadSchema, topicNames, valueSubject } from '@patternflow/records';
 import { createSchemaCodec } from '@patternflow/registry';
-import { defineStageService, groupIdOf, registryLinkOf } from '@patternflow/service';
+import { defineStageService, groupIdOf, policyFileField, registryLinkOf } from '@patternflow/service';
 import { extractFeatures } from '@patternflow/sources';
 import { createDeploymentInference, type TaggingOutcome } from './deployments.ts';
 import { createDriftMonitor, type DriftModel, referenceProblem } from './drift.ts';
@@ -22,7 +24,9 @@ import { createModelMetrics } from './model-metrics.ts';
 /**
  * Canonical records → the same records with the label and score of the model deployed for
  * their source (serving, or a canary's candidate; a shadow candidate's label beside it), on
- * patterns.tagged. Deployments change without a restart (live-models.ts).
+ * patterns.tagged. Deployments change without a restart (live-models.ts). The expedited lane
+ * (patterns.normalized.priority) is read ahead of the rest, and a record the routing policy's
+ * `expedite:` holds for, now with its label and score, goes on to patterns.tagged.priority.
  */
 export const tagger = defineStageService({
   stage: 'inference-tagger',
@@ -40,6 +44,8 @@ export const tagger = defineStageService({
     driftBuckets: integer('PF_DRIFT_BUCKETS', { default: 20, min: 1, max: 1000 }),
     // A window of records covers hours, not a day: time of day would always "drift".
     driftIgnoreFeatures: list('PF_DRIFT_IGNORE_FEATURES', ['local_hour']),
+    // For its `expedite:` conditions only (the router decides the lanes).
+    policyFile: policyFileField(),
   },
   checks: [
     (c) =>
@@ -49,6 +55,24 @@ export const tagger = defineStageService({
   ],
   async build(config, { logger, metrics, kafka }) {
     const topics = topicNames(config.topicNamespace);
+    // The policy in force (the control topic; the file seeds only an empty one), read before the
+    // models load: a change of `expedite:` applies at the next start, and moves latency only.
+    const inForce = await readPolicyInForce({
+      kafka,
+      topics,
+      groupId: `${groupIdOf('inference-tagger', config)}.policy-read.${randomUUID()}`,
+      seedFile: config.policyFile,
+      logger,
+    });
+    const policy = inForce.policy;
+    logger.info(
+      {
+        version: policy.version,
+        expedite: policy.expedite.map((e) => e.name),
+        fromControlTopic: inForce.record !== undefined,
+      },
+      'expedite conditions of the routing policy',
+    );
     const modelMetrics = createModelMetrics(metrics.registry);
     const publicKey = readPublicKey(config.modelPublicKey);
     if (isDevPublicKey(publicKey, DEV_PUBLIC_KEY_PATH)) {
@@ -124,10 +148,11 @@ export const tagger = defineStageService({
       const normalizedSchema = loadSchema('normalized');
       const taggedSchema = loadSchema('tagged');
       return {
-        inputTopics: [topics.normalized],
-        outputTopics: [topics.tagged],
+        inputTopics: [topics.normalizedPriority, topics.normalized],
+        priorityTopics: [topics.normalizedPriority],
+        outputTopics: [topics.taggedPriority, topics.tagged],
         dlqTopic: topics.dlq,
-        downstream: { stage: 'priority-router', topics: [topics.tagged] },
+        downstream: { stage: 'priority-router', topics: [topics.taggedPriority, topics.tagged] },
         handler: createTagHandler({
           decoder: codec.decoderFor(featureViewSchema(normalizedSchema)),
           fullDecoder: codec.decoderFor(normalizedSchema),
@@ -139,6 +164,19 @@ export const tagger = defineStageService({
             normalizedSchema,
           ),
           taggedTopic: topics.tagged,
+          // The same encoder and extender (subject patterns.tagged-value) on both topics.
+          expedited: {
+            topic: topics.taggedPriority,
+            applies: (record, inference) =>
+              policy.expedites({
+                source: record.source,
+                kind: record.kind,
+                tenant: record.tenant,
+                tier: record.tier,
+                region: record.region,
+                inference,
+              }),
+          },
           extractFeatures,
           hasModel: (modelKey) => live.hasModel(modelKey),
           inference,

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { dispositionOf, ErrorCodes, PipelineError } from '@patternflow/errors';
 import { inboundRecord, normalizedPattern } from '@patternflow/fixtures';
 import { parseTraceparent } from '@patternflow/observability';
+import { loadPolicy } from '@patternflow/policy';
 import { createIngestHandler } from './handler.ts';
 import { createIngestDecoder } from './ingest.ts';
 
@@ -121,5 +122,67 @@ test('regression: a JSON value nested 100 000 levels deep is dead-lettered as to
     result.messages.map((m) => m.key),
     ['fine'],
     'the records around it are not affected',
+  );
+});
+
+test('a record the expedite condition holds for goes to the priority topic, the same bytes under the same key', async () => {
+  const tiers = new Map([
+    ['x', 'enterprise'],
+    ['y', 'free'],
+  ]);
+  const decodeTiered = async (input: { value: Buffer | null; timestamp: number }) => {
+    const tier = tiers.get(String(input.value));
+    if (tier === undefined) return decode(input);
+    return normalizedPattern({ id: `id-${String(input.value)}`, source: 'payments', tier });
+  };
+  const seen: string[] = [];
+  const handler = createIngestHandler({
+    decode: decodeTiered,
+    encoder,
+    normalizedTopic: 'patterns.normalized',
+    expedited: {
+      topic: 'patterns.normalized.priority',
+      applies: (record) => {
+        seen.push(record.id);
+        return record.tier === 'enterprise';
+      },
+    },
+  });
+  const result = await handler([inbound('x'), inbound('bad'), inbound('y')]);
+  assert.deepEqual(
+    result.messages.map((m) => [m.topic, m.key]),
+    [
+      ['patterns.normalized.priority', 'id-x'],
+      ['patterns.normalized', 'id-y'],
+    ],
+  );
+  assert.deepEqual(seen, ['id-x', 'id-y'], 'asked once per decoded record, never for a dead letter');
+  const [expedited, plain] = result.messages.map((m) => JSON.parse(String(m.value)));
+  assert.equal(expedited.tier, 'enterprise');
+  assert.equal(plain.tier, 'free');
+  assert.equal(result.deadLetters.length, 1);
+});
+
+test("with the repository's policy, ingest expedites enterprise tenants only: it knows no label or score", async () => {
+  const policy = loadPolicy(new URL('../../../policies/routing.yaml', import.meta.url).pathname);
+  const records = new Map([
+    ['ent', normalizedPattern({ id: 'ent', tier: 'enterprise' })],
+    ['free', normalizedPattern({ id: 'free', tier: 'free' })],
+    ['biz', normalizedPattern({ id: 'biz', tier: 'business', source: 'netflow', kind: 'flow' })],
+  ]);
+  const handler = createIngestHandler({
+    decode: async ({ value }) => records.get(String(value))!,
+    encoder,
+    normalizedTopic: 'patterns.normalized',
+    expedited: { topic: 'patterns.normalized.priority', applies: (record) => policy.expedites(record) },
+  });
+  const result = await handler([inbound('ent'), inbound('free'), inbound('biz')]);
+  assert.deepEqual(
+    result.messages.map((m) => [m.key, m.topic]),
+    [
+      ['ent', 'patterns.normalized.priority'],
+      ['free', 'patterns.normalized'],
+      ['biz', 'patterns.normalized'],
+    ],
   );
 });

@@ -7,7 +7,8 @@ import { createPolicyMetrics } from './metrics.ts';
 import { createRouteDecider, type RouteDecider, routingViewSchema } from './route.ts';
 
 /**
- * Tagged records → the lane the routing policy in force picks, on patterns.routed.<lane>.
+ * Tagged records (patterns.tagged.priority read ahead of patterns.tagged) → the lane the
+ * routing policy in force picks, on patterns.routed.<lane>.
  * The policy in force lives on the control topic and changes without a restart
  * (live-policy.ts); PF_POLICY_FILE seeds that topic when it is empty.
  */
@@ -39,6 +40,7 @@ export const router = defineStageService({
         lanes.set(lane, {
           topic,
           encoder: await codec.encoderFor(subject, routedSchema),
+          // Records of patterns.tagged.priority are framed under the same subject (patterns.tagged-value).
           extender: await codec.extenderFor(subject, routedSchema, valueSubject(topics.tagged), taggedSchema),
         });
       }
@@ -52,7 +54,10 @@ export const router = defineStageService({
       };
       const laneTopics = policy.lanes.map((lane) => topics.routed(lane));
       return {
-        inputTopics: [topics.tagged],
+        // The expedited lane first, and ahead of the rest (libs/kafka/stage-runner.ts): its records
+        // are routed by the same rules; only their wait differs.
+        inputTopics: [topics.taggedPriority, topics.tagged],
+        priorityTopics: [topics.taggedPriority],
         outputTopics: laneTopics,
         dlqTopic: topics.dlq,
         downstream: { stage: 'sink', topics: laneTopics },

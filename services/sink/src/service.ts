@@ -65,7 +65,12 @@ export const sink = defineStageService({
       ? `the routing policy in force (version ${policy.version}, control topic ${topics.controlPolicy})`
       : `the routing policy ${config.policyFile}`;
     logger.info(
-      { version: policy.version, lanes: policy.lanes, fromControlTopic: record !== undefined },
+      {
+        version: policy.version,
+        lanes: policy.lanes,
+        priorityLane: policy.lanes[0],
+        fromControlTopic: record !== undefined,
+      },
       'lanes of the routing policy',
     );
     const unknownColdLanes = config.coldLanes.filter((lane) => !policy.lanes.includes(lane));
@@ -133,8 +138,13 @@ export const sink = defineStageService({
       const timer = setInterval(refresh, config.feedbackRefreshMs);
       timer.unref();
       void refresh();
+      // The FIRST lane of the policy is its priority lane (critical in policies/routing.yaml): read
+      // ahead of the other lanes, and not held by a backlog of theirs. Lanes are policy data, so
+      // the order of `lanes:` says which one it is (docs/routing.md#expedite).
+      const laneTopics = policy.lanes.map((lane) => topics.routed(lane));
       return {
-        inputTopics: [...policy.lanes.map((lane) => topics.routed(lane)), topics.feedback],
+        inputTopics: [...laneTopics, topics.feedback],
+        priorityTopics: laneTopics.slice(0, 1),
         outputTopics: [],
         dlqTopic: topics.dlq,
         handler: async (records) => {

@@ -5,17 +5,19 @@ chart is the stage (.Chart.Name); everything else follows from it.
   port         PF_HTTP_PORT: /metrics, /healthz, /readyz (the stage's default port)
   topic        the one input topic KEDA measures, without namespace; empty when the stage reads
                several (the trigger then sums the lag of every topic the group has committed on)
-  inputTopics  how many topics the group reads: the ingestor one per source pack, the sink
-               one per lane of the routing policy (counted from the policy)
-  policy       reads the routing policy (PF_POLICY_FILE)
+  inputTopics  how many topics the group reads: the ingestor one per source pack, the tagger
+               and the router two (the expedited lane and the rest), the sink one per lane of
+               the routing policy (counted from the policy)
+  policy       reads the routing policy (PF_POLICY_FILE): the router and the sink for its rules
+               and lanes, the ingestor and the tagger for its `expedite:` conditions
   postgres     writes PostgreSQL (PF_PG_URL) and the cold files
   groupKey     the PF_GROUP_ID_<STAGE> suffix
 */ -}}
 {{- define "stage.traits" -}}
 {{- $traits := dict
-  "ingestor" (dict "main" "services/ingestor/src/main.ts" "port" 9464 "topic" "" "inputTopics" 3 "policy" false "postgres" false "groupKey" "INGESTOR")
-  "inference-tagger" (dict "main" "services/inference-tagger/src/main.ts" "port" 9465 "topic" "patterns.normalized" "inputTopics" 1 "policy" false "postgres" false "groupKey" "INFERENCE_TAGGER")
-  "priority-router" (dict "main" "services/priority-router/src/main.ts" "port" 9466 "topic" "patterns.tagged" "inputTopics" 1 "policy" true "postgres" false "groupKey" "PRIORITY_ROUTER")
+  "ingestor" (dict "main" "services/ingestor/src/main.ts" "port" 9464 "topic" "" "inputTopics" 3 "policy" true "postgres" false "groupKey" "INGESTOR")
+  "inference-tagger" (dict "main" "services/inference-tagger/src/main.ts" "port" 9465 "topic" "" "inputTopics" 2 "policy" true "postgres" false "groupKey" "INFERENCE_TAGGER")
+  "priority-router" (dict "main" "services/priority-router/src/main.ts" "port" 9466 "topic" "" "inputTopics" 2 "policy" true "postgres" false "groupKey" "PRIORITY_ROUTER")
   "sink" (dict "main" "services/sink/src/main.ts" "port" 9467 "topic" "" "inputTopics" 0 "policy" true "postgres" true "groupKey" "SINK")
 -}}
 {{- $stage := get $traits .Chart.Name -}}

@@ -55,7 +55,10 @@ export const ingestor = defineStageService({
       inputTopicPattern: new RegExp(`^${escapeRegExp(topics.ingestPrefix)}.+`),
       outputTopics: [topics.normalizedPriority, topics.normalized],
       dlqTopic: topics.dlq,
-      downstream: { stage: 'inference-tagger', topics: [topics.normalizedPriority, topics.normalized] },
+      // Only the expedited lane holds the ingestor back: were the normal lane's backlog to
+      // pause it, a sustained overload would pile up in the ingest topics, where expedited
+      // records cannot be told apart yet (docs/architecture.md#priority-under-overload).
+      downstream: { stage: 'inference-tagger', topics: [topics.normalizedPriority] },
       handler: createIngestHandler({
         decode: createIngestDecoder({ adapters, codec, maxValueBytes: config.maxValueBytes, topics }),
         encoder,

@@ -126,3 +126,30 @@ test('a run that throws synchronously rejects its callers', async () => {
   });
   await assert.rejects(batcher.submit([1]), /sync failure/);
 });
+
+test('urgent callers go into the next call ahead of the others waiting, in their own order', async () => {
+  const runs: number[][] = [];
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const batcher = createBatcher<number, number>({
+    maxSize: 2,
+    run: async (items) => {
+      runs.push(items);
+      if (runs.length === 1) await held;
+      return items;
+    },
+  });
+  const first = batcher.submit([0]);
+  await new Promise((resolve) => setImmediate(resolve));
+  const waiting = [
+    batcher.submit([1]),
+    batcher.submit([2]),
+    batcher.submit([10], true),
+    batcher.submit([11], true),
+  ];
+  release();
+  await Promise.all([first, ...waiting]);
+  assert.deepEqual(runs, [[0], [10, 11], [1, 2]]);
+});

@@ -14,7 +14,8 @@
  * callers: each waits for its own results before submitting more.
  */
 export interface Batcher<In, Out> {
-  submit(items: readonly In[]): Promise<Out[]>;
+  /** `urgent` callers (the expedited lane) go into the next call ahead of every other caller waiting. */
+  submit(items: readonly In[], urgent?: boolean): Promise<Out[]>;
 }
 
 export interface BatcherOptions<In, Out> {
@@ -34,6 +35,7 @@ interface Pending<In, Out> {
 
 export function createBatcher<In, Out>(options: BatcherOptions<In, Out>): Batcher<In, Out> {
   let queue: Pending<In, Out>[] = [];
+  let urgentCount = 0;
   let running = false;
   let scheduled = false;
 
@@ -55,6 +57,7 @@ export function createBatcher<In, Out>(options: BatcherOptions<In, Out>): Batche
     }
     const batch = queue.slice(0, taken);
     queue = queue.slice(taken);
+    urgentCount = Math.max(0, urgentCount - taken);
     return batch;
   };
 
@@ -92,10 +95,16 @@ export function createBatcher<In, Out>(options: BatcherOptions<In, Out>): Batche
   };
 
   return {
-    submit(items) {
+    submit(items, urgent = false) {
       if (items.length === 0) return Promise.resolve([]);
       return new Promise<Out[]>((resolve, reject) => {
-        queue.push({ items, resolve, reject });
+        if (urgent) {
+          // Behind the urgent callers already waiting, ahead of everyone else.
+          queue.splice(urgentCount, 0, { items, resolve, reject });
+          urgentCount += 1;
+        } else {
+          queue.push({ items, resolve, reject });
+        }
         if (!running && !scheduled) {
           scheduled = true;
           setImmediate(runNext);

@@ -45,6 +45,8 @@ export function createTagHandler(deps: {
   extractFeatures: (record: NormalizedPattern) => Omit<FeatureRow, 'id'>;
   hasModel: (modelKey: string) => boolean;
   inference: Batcher<FeatureRow, TaggingOutcome>;
+  /** Input topics of the expedited lane: their rows go into the next model run ahead of the others. */
+  urgentTopics?: ReadonlySet<string>;
   /** Sees every labelled record with the prediction that labelled it (the drift monitor, drift.ts). */
   observe?: (source: string, prediction: Prediction, row: FeatureRow) => void;
   now?: () => number;
@@ -72,7 +74,7 @@ export function createTagHandler(deps: {
         deadLetters.push({ record: item.record, error: failure } satisfies DeadLetter);
       }
     }
-    const outcomes = await deps.inference.submit(rows);
+    const outcomes = await deps.inference.submit(rows, deps.urgentTopics?.has(records[0]!.topic) ?? false);
     const inferredAt = now();
     const messages: OutboundMessage[] = [];
     for (let i = 0; i < ready.length; i++) {

@@ -165,6 +165,7 @@ export const tagger = defineStageService({
           ),
           taggedTopic: topics.tagged,
           // The same encoder and extender (subject patterns.tagged-value) on both topics.
+          urgentTopics: new Set([topics.normalizedPriority]),
           expedited: {
             topic: topics.taggedPriority,
             applies: (record, inference) =>

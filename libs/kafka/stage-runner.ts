@@ -465,14 +465,19 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
         metrics.consumerLag.set(lagLabels, Math.max(0, highWatermark - nextOffset));
     };
     const holdsForBacklog = !priorityTopics.has(batch.topic);
+    // Beside an expedited lane, the normal lane lets what is waiting run first (an expedited
+    // fetch response, its handler) before each of its chunks.
+    const yieldsToExpedited = hasPriority && holdsForBacklog;
+    const chunkRecords = options.maxBatchRecords;
     if (messages.length > 0) setLag(Number(messages[0]!.offset));
-    for (let start = 0; start < messages.length; start += options.maxBatchRecords) {
+    for (let start = 0; start < messages.length; start += chunkRecords) {
+      if (yieldsToExpedited) await new Promise<void>((resolve) => setImmediate(resolve));
       // Paused (backpressure) or revoked: leave the rest unresolved; it is fetched again
       // from the last resolved offset after resume or by the partition's new owner.
       if (stopping || !payload.isRunning() || payload.isStale()) return;
       if (holdsForBacklog && pauseReasons.has('downstream-backlog')) return;
       const chunk = messages
-        .slice(start, start + options.maxBatchRecords)
+        .slice(start, start + chunkRecords)
         .map((message) => toInboundRecord(batch.topic, batch.partition, message));
       metrics.recordsIn.inc({ topic: batch.topic }, chunk.length);
       try {

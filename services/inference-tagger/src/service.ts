@@ -152,7 +152,10 @@ export const tagger = defineStageService({
         priorityTopics: [topics.normalizedPriority],
         outputTopics: [topics.taggedPriority, topics.tagged],
         dlqTopic: topics.dlq,
-        downstream: { stage: 'priority-router', topics: [topics.taggedPriority, topics.tagged] },
+        // Like the ingestor, held back by the expedited lane only: most critical records are
+        // recognised here (by their label), so the normal lane's backlog must pile up after
+        // this stage, on patterns.tagged, not in front of it (docs/architecture.md#priority-under-overload).
+        downstream: { stage: 'priority-router', topics: [topics.taggedPriority] },
         handler: createTagHandler({
           decoder: codec.decoderFor(featureViewSchema(normalizedSchema)),
           fullDecoder: codec.decoderFor(normalizedSchema),

@@ -960,6 +960,7 @@ describe('stage runner: the expedited lane (priorityTopics)', () => {
       assert.deepEqual(normal.resolved, [], 'eachBatch returned before the normal chunk was handled');
       assert.ok(fake.consumer.paused.has(`${IN}:0`), 'its partition is held, so it is not fetched twice');
       assert.ok(!fake.consumer.paused.has(PRIO));
+      await until(() => order.includes(`start ${IN}`), 'the normal chunk is in its handler');
 
       const expedited = fake.deliver({ topic: PRIO, firstOffset: 5, count: 1 });
       await expedited.done;

@@ -314,7 +314,7 @@ export function describePipeline(options: {
       });
 
     if (runs('stalled'))
-      test('with the sink stalled, upstream stages pause with bounded memory, and everything drains after', async () => {
+      test('with the sink stalled, the router pauses its normal lane, memory stays bounded, and everything drains after', async () => {
         const locker = await pool.connect();
         await locker.query('BEGIN');
         await locker.query(`LOCK TABLE ${schema}.patterns IN EXCLUSIVE MODE`);
@@ -327,7 +327,10 @@ export function describePipeline(options: {
         };
         try {
           const sent = await load(3003, 20_000);
-          // Upstream stages pause once the backlog in front of the stalled stage passes the limit.
+          // The router pauses its normal lane once the backlog in front of the stalled sink
+          // passes the limit. The tagger and the ingestor are held back by the expedited lane
+          // only (docs/architecture.md#priority-under-overload), which the router still reads:
+          // they keep going, and the normal lane's backlog waits on patterns.tagged.
           const deadline = Date.now() + 120_000;
           let pausedStages: string[] = [];
           while (Date.now() < deadline) {
@@ -335,11 +338,14 @@ export function describePipeline(options: {
             for (const name of ['ingestor', 'inference-tagger', 'priority-router'] as const) {
               if (metricSum(await fleet.metrics(name), 'pf_consumer_paused') === 1) pausedStages.push(name);
             }
-            if (pausedStages.includes('priority-router') && pausedStages.includes('inference-tagger')) break;
+            if (pausedStages.includes('priority-router')) break;
             await new Promise((resolve) => setTimeout(resolve, 500));
           }
           assert.ok(pausedStages.includes('priority-router'), `router paused (paused: ${pausedStages})`);
-          assert.ok(pausedStages.includes('inference-tagger'), `tagger paused (paused: ${pausedStages})`);
+          assert.ok(
+            !pausedStages.includes('inference-tagger') && !pausedStages.includes('ingestor'),
+            `the stages before the router are not held by the normal lane's backlog (paused: ${pausedStages})`,
+          );
           for (const name of ['ingestor', 'inference-tagger', 'priority-router', 'sink'] as const) {
             const rss = metricSum(await fleet.metrics(name), 'process_resident_memory_bytes');
             assert.ok(

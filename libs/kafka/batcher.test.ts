@@ -153,3 +153,33 @@ test('urgent callers go into the next call ahead of the others waiting, in their
   await Promise.all([first, ...waiting]);
   assert.deepEqual(runs, [[0], [10, 11], [1, 2]]);
 });
+
+test('with maxInFlight, a full batch starts beside the call in flight; a partial one waits for it', async () => {
+  const started: number[][] = [];
+  const releases: (() => void)[] = [];
+  const batcher = createBatcher<number, number>({
+    maxSize: 2,
+    maxInFlight: 2,
+    run: async (items) => {
+      started.push(items);
+      await new Promise<void>((resolve) => releases.push(resolve));
+      return items;
+    },
+  });
+  const first = batcher.submit([1]);
+  await new Promise((resolve) => setImmediate(resolve));
+  const partial = batcher.submit([2]);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(started, [[1]], 'a partial batch waits for the call in flight');
+  const full = batcher.submit([3]);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(started, [[1], [2, 3]], 'once full, it starts beside it');
+  const third = batcher.submit([4, 5]);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(started.length, 2, 'never more than maxInFlight calls');
+  for (const release of releases.splice(0)) release();
+  await Promise.all([first, partial, full]);
+  await new Promise((resolve) => setImmediate(resolve));
+  for (const release of releases.splice(0)) release();
+  assert.deepEqual(await third, [4, 5]);
+});

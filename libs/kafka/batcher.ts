@@ -8,7 +8,10 @@
  *   submit in that turn (the partitions of one fetch) share the call, and a lone record
  *   waits for nothing. There is no linger timer: a timer is pure latency when load is low.
  * - Busy: submissions queue while the call runs and all go into the next one, so batches
- *   grow with the load by themselves (the group commit of databases).
+ *   grow with the load by themselves (the group commit of databases). Once a full batch
+ *   (maxSize) is waiting, it starts beside the calls in flight, up to maxInFlight: under a
+ *   backlog, full calls overlap (produce requests pipelined, transactions side by side)
+ *   instead of queueing one behind the other.
  *
  * A caller's items stay together in one call, even past maxSize. Memory is bounded by the
  * callers: each waits for its own results before submitting more.
@@ -23,6 +26,8 @@ export interface BatcherOptions<In, Out> {
   maxSize: number;
   /** The size of one item; 1 when absent. */
   sizeOf?: (item: In) => number;
+  /** Calls at once, counting the first; the others start only with a full batch. Default 1. */
+  maxInFlight?: number;
   /** Runs over the items of several callers; must return one result per item, in order. */
   run: (items: In[]) => Promise<Out[]>;
 }
@@ -36,8 +41,10 @@ interface Pending<In, Out> {
 export function createBatcher<In, Out>(options: BatcherOptions<In, Out>): Batcher<In, Out> {
   let queue: Pending<In, Out>[] = [];
   let urgentCount = 0;
-  let running = false;
+  let running = 0;
   let scheduled = false;
+  let queuedSize = 0;
+  const maxInFlight = Math.max(1, options.maxInFlight ?? 1);
 
   const sizeOf = options.sizeOf;
   const sizeOfCaller = (items: readonly In[]): number => {
@@ -58,15 +65,21 @@ export function createBatcher<In, Out>(options: BatcherOptions<In, Out>): Batche
     const batch = queue.slice(0, taken);
     queue = queue.slice(taken);
     urgentCount = Math.max(0, urgentCount - taken);
+    queuedSize = Math.max(0, queuedSize - count);
     return batch;
   };
 
+  /** Starts what may start now: anything when idle, full batches beside calls in flight. */
   const runNext = () => {
     scheduled = false;
-    if (running || queue.length === 0) return;
-    const batch = take();
+    while (queue.length > 0 && (running === 0 || (running < maxInFlight && queuedSize >= options.maxSize))) {
+      start(take());
+    }
+  };
+
+  const start = (batch: Pending<In, Out>[]) => {
     const items = batch.length === 1 ? [...batch[0]!.items] : batch.flatMap((pending) => pending.items);
-    running = true;
+    running += 1;
     let call: Promise<Out[]>;
     try {
       call = options.run(items);
@@ -88,7 +101,7 @@ export function createBatcher<In, Out>(options: BatcherOptions<In, Out>): Batche
         for (const pending of batch) pending.reject(error);
       })
       .finally(() => {
-        running = false;
+        running -= 1;
         // What queued during the call goes now, together.
         runNext();
       });
@@ -105,7 +118,9 @@ export function createBatcher<In, Out>(options: BatcherOptions<In, Out>): Batche
         } else {
           queue.push({ items, resolve, reject });
         }
-        if (!running && !scheduled) {
+        queuedSize += sizeOfCaller(items);
+        const mayStart = running === 0 || (running < maxInFlight && queuedSize >= options.maxSize);
+        if (mayStart && !scheduled) {
           scheduled = true;
           setImmediate(runNext);
         }

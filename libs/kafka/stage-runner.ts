@@ -270,6 +270,8 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     createBatcher<OutboundMessage, true>({
       maxSize: MAX_REQUEST_VALUE_BYTES,
       sizeOf: (message) => message.value.length + 64,
+      // Full requests pipeline, as the separate sends of concurrent chunks did.
+      maxInFlight: 3,
       run: async (messages) => {
         await sendAll(messages);
         return messages.map(() => true as const);

@@ -142,6 +142,8 @@ export const tagger = defineStageService({
       // Each micro-batch takes the deployments in force once: a swap lands between two batches.
       const inference = createBatcher<FeatureRow, TaggingOutcome>({
         maxSize: config.inferenceMaxBatch,
+        // A full batch runs beside the one in flight (onnxruntime runs off the event loop).
+        maxInFlight: 2,
         run: (rows) => live.withSnapshot((snapshot) => label(snapshot, rows)),
       });
       const codec = createSchemaCodec(registryLinkOf(config));

@@ -27,6 +27,8 @@ export function createSinkHandler(deps: {
   const sharedTransactions = () =>
     createBatcher<RoutedPattern, boolean>({
       maxSize: MAX_ROWS_PER_TRANSACTION,
+      // Under a backlog, full transactions run side by side (each with its own connection).
+      maxInFlight: 3,
       run: async (values) => {
         const { insertedIds } = await deps.store.writeBatch(values);
         const inserted = new Set(insertedIds);
@@ -61,7 +63,7 @@ export function createSinkHandler(deps: {
 }
 
 /** Rows of one shared transaction (several chunks); a single chunk may be larger. */
-const MAX_ROWS_PER_TRANSACTION = 5000;
+const MAX_ROWS_PER_TRANSACTION = 1500;
 
 /** A batch refused because of one of its records (dispositionOf says dead-letter). */
 const isRecordRejection = (error: unknown): error is PipelineError =>

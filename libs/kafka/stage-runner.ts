@@ -100,6 +100,8 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
   const commitIntervalMs = options.commitIntervalMs ?? 1000;
 
   const heartbeatIntervalMs = Math.max(500, Math.floor(options.sessionTimeoutMs / 10));
+  const priorityTopics = new Set(options.priorityTopics ?? []);
+  const hasPriority = options.topics.some((topic) => priorityTopics.has(topic));
   const consumer: Consumer = kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: options.sessionTimeoutMs,
@@ -108,7 +110,10 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     // of an unreadable batch.
     maxBytes: options.stopBefore ? 1 : options.maxFetchBytes,
     maxBytesPerPartition: options.stopBefore ? 1 : Math.max(1024 * 64, Math.floor(options.maxFetchBytes / 4)),
-    maxWaitTimeInMs: 100,
+    // A fetch waits this long for data when there is none. Beside an expedited lane, the
+    // normal lane's partitions are resumed while a fetch is waiting and join only the next
+    // one: a short wait keeps them from idling up to this long after every batch.
+    maxWaitTimeInMs: hasPriority ? 10 : 100,
     // A fetch that keeps failing crashes the consumer within ~10 s: kafkajs restarts it (an
     // outage), or the runner reports an unreadable batch (a restart would not help).
     retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 },
@@ -194,8 +199,6 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
   const pauseReasons = new Map<string, string>();
   // Every reason ever exported: one that is lifted must read 0, not keep its last value.
   const exportedReasons = new Set<string>();
-  const priorityTopics = new Set(options.priorityTopics ?? []);
-  const hasPriority = options.topics.some((topic) => priorityTopics.has(topic));
   // Partitions held paused one by one: a normal-lane partition whose batch is being handled
   // in the background (see eachBatch), and the partition stopped short of an unreadable batch.
   const heldPartitions = new Map<string, Set<number>>();

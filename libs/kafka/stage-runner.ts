@@ -163,6 +163,10 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
   // Bumped by every group join: a chunk that finishes after one does not resolve its offset.
   let generation = 0;
   let batchesDrained: (() => void) | undefined;
+  const batchDone = () => {
+    inFlightBatches -= 1;
+    if (inFlightBatches === 0) batchesDrained?.();
+  };
   /** Commits what is recorded; resolves false when the commit failed (the offsets are kept). */
   const commitAcknowledged = (): Promise<boolean> => {
     if (committing) return committing;
@@ -422,8 +426,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
         })
         .finally(() => {
           holdPartition(batch.topic, batch.partition, false);
-          inFlightBatches -= 1;
-          if (inFlightBatches === 0) batchesDrained?.();
+          batchDone();
         });
       return;
     }
@@ -473,16 +476,15 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
     // Beside an expedited lane, the normal lane lets what is waiting run first (an expedited
     // fetch response, its handler) before each of its chunks.
     const yieldsToExpedited = hasPriority && holdsForBacklog;
-    const chunkRecords = options.maxBatchRecords;
     if (messages.length > 0) setLag(Number(messages[0]!.offset));
-    for (let start = 0; start < messages.length; start += chunkRecords) {
+    for (let start = 0; start < messages.length; start += options.maxBatchRecords) {
       if (yieldsToExpedited) await new Promise<void>((resolve) => setImmediate(resolve));
       // Paused (backpressure) or revoked: leave the rest unresolved; it is fetched again
       // from the last resolved offset after resume or by the partition's new owner.
       if (stopping || !payload.isRunning() || payload.isStale()) return;
       if (holdsForBacklog && pauseReasons.has('downstream-backlog')) return;
       const chunk = messages
-        .slice(start, start + chunkRecords)
+        .slice(start, start + options.maxBatchRecords)
         .map((message) => toInboundRecord(batch.topic, batch.partition, message));
       metrics.recordsIn.inc({ topic: batch.topic }, chunk.length);
       try {
@@ -577,8 +579,7 @@ export function createStageRunner(options: StageRunnerOptions): StageRunner {
             }
             throw error;
           } finally {
-            inFlightBatches -= 1;
-            if (inFlightBatches === 0) batchesDrained?.();
+            batchDone();
           }
         },
       });

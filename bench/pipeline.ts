@@ -12,13 +12,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   type LoadResult,
   metricSum,
   produceGeneratedEvents,
+  reservePorts,
   SERVICE_NAMES,
   type ServiceFleet,
   type ServiceName,
@@ -146,7 +146,7 @@ export class PipelineRun {
   }): Promise<ServiceFleet> {
     const fleet = startServices({
       logDir: this.logDir,
-      basePort: await freeBasePort(SERVICE_NAMES.length),
+      basePort: await reservePorts(SERVICE_NAMES.length),
       env: {
         PF_KAFKA_BROKERS: this.stack.brokers.join(','),
         PF_REGISTRY_URL: this.stack.registryUrl,
@@ -202,27 +202,6 @@ export class PipelineRun {
       await fetch(`${path}?permanent=true`, { method: 'DELETE' });
     }
   }
-}
-
-/** A base port whose next `count` ports are free on 127.0.0.1 (other test runs pick random ports too). */
-export async function freeBasePort(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    // Below Linux's ephemeral range (32768–60999): a port there can be taken by any
-    // outgoing connection between this check and the service's listen().
-    const base = 20000 + Math.floor(Math.random() * 12000);
-    let free = true;
-    for (let port = base; port < base + count && free; port++) free = await portIsFree(port);
-    if (free) return base;
-  }
-  throw new Error('no free block of ports found for the services');
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 }
 
 async function metricsOf(fleet: ServiceFleet, name: ServiceName): Promise<string> {

@@ -14,8 +14,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { metricSum, SERVICE_NAMES, type ServiceName } from '@patternflow/harness';
-import { freeBasePort, newRunId, PipelineRun } from './pipeline.ts';
+import { metricSum, reservePorts, SERVICE_NAMES, type ServiceName } from '@patternflow/harness';
+import { newRunId, PipelineRun } from './pipeline.ts';
 import { formatSummary, type ProfileSummary, summarizeProfile } from './profile-summary.ts';
 import { cpuDelta, cpuSnapshot, kafkaBrokerPid, machineFacts, ROOT, round } from './system.ts';
 
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   });
   try {
     await run.prefill(events, 909);
-    const basePort = await freeBasePort(SERVICE_NAMES.length);
+    const basePort = await reservePorts(SERVICE_NAMES.length);
     SERVICE_NAMES.forEach((name, i) => {
       const dir = join(profileDir, name);
       mkdirSync(dir, { recursive: true });

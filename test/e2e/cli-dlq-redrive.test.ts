@@ -11,7 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { generateEvents } from '@patternflow/generators';
-import { runPatternflow, type ServiceFleet, stack, startServices, uniqueName } from '@patternflow/harness';
+import {
+  reservePorts,
+  runPatternflow,
+  type ServiceFleet,
+  stack,
+  startServices,
+  uniqueName,
+} from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
@@ -40,11 +47,11 @@ const kafka = createKafka({
 });
 const fleets: ServiceFleet[] = [];
 
-function startIngestor(env: Record<string, string>): ServiceFleet {
+async function startIngestor(env: Record<string, string>): Promise<ServiceFleet> {
   const fleet = startServices({
     env: { ...serviceEnv, ...env },
     logDir,
-    basePort: 39_528,
+    basePort: await reservePorts(1),
     only: ['ingestor'],
   });
   fleets.push(fleet);
@@ -84,7 +91,7 @@ test('a dead letter whose cause is fixed is redriven and lands; one that keeps f
   const json = JSON.stringify(payment.event);
   assert.ok(json.length > 300, `the event (${json.length} bytes) must be over the limit below`);
 
-  const strict = startIngestor({ PF_MAX_VALUE_BYTES: '300' });
+  const strict = await startIngestor({ PF_MAX_VALUE_BYTES: '300' });
   await strict.waitReady();
   const producer = kafka.producer();
   await producer.connect();
@@ -105,7 +112,7 @@ test('a dead letter whose cause is fixed is redriven and lands; one that keeps f
 
   // The cause is fixed: the ingestor runs again with the default limit.
   await strict.stop();
-  const fixed = startIngestor({});
+  const fixed = await startIngestor({});
   await fixed.waitReady();
   const redrive = await cli('dlq', 'redrive', '--reason', 'value_oversized');
   assert.equal(redrive.code, 0, `${redrive.stdout}\n${redrive.stderr}`);

@@ -10,7 +10,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { metricSum, produceGeneratedEvents, runPatternflow, stack, uniqueName } from '@patternflow/harness';
+import {
+  metricSum,
+  produceGeneratedEvents,
+  reservePorts,
+  runPatternflow,
+  stack,
+  uniqueName,
+} from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
@@ -18,7 +25,7 @@ import pg from 'pg';
 
 const namespace = uniqueName('clirun').replace('.', '_');
 const runDir = mkdtempSync(join(tmpdir(), 'cli-run-'));
-const BASE_PORT = 39_520;
+const BASE_PORT = await reservePorts(4);
 const env = {
   PF_KAFKA_BROKERS: stack.brokers.join(','),
   PF_REGISTRY_URL: stack.registryUrl,

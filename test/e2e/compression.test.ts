@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateEvents } from '@patternflow/generators';
-import { stack, startServices } from '@patternflow/harness';
+import { reservePorts, stack, startServices } from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
@@ -88,7 +88,7 @@ describe('every Kafka codec through every stage, from foreign producers', { time
       const coldDir = mkdtempSync(join(tmpdir(), `${namespace}-cold-`));
       const fleet = startServices({
         logDir: join(process.cwd(), '.stack', 'logs', namespace),
-        basePort: 21000 + Math.floor(Math.random() * 4000),
+        basePort: await reservePorts(4),
         env: {
           PF_KAFKA_BROKERS: stack.brokers.join(','),
           PF_REGISTRY_URL: stack.registryUrl,

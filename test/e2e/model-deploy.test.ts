@@ -25,7 +25,7 @@ import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
 import {
   copyModelStore,
   metricSum,
-  portsIn,
+  reservePorts,
   runPatternflow,
   type ServiceFleet,
   stack,
@@ -85,7 +85,6 @@ const SHA = { '1.0.0': manifestOf('1.0.0').sha256, '1.1.0': manifestOf('1.1.0').
 const damagedSha = manifestOf('1.2.0').sha256;
 
 const fleets: { name: string; fleet: ServiceFleet; log: string }[] = [];
-const freePort = portsIn(39580, 39599);
 
 const env = {
   PF_KAFKA_BROKERS: stack.brokers.join(','),
@@ -101,7 +100,7 @@ before(async () => {
     const dir = join(logDir, name);
     const fleet = startServices({
       logDir: dir,
-      basePort: await freePort(),
+      basePort: await reservePorts(1),
       only: ['inference-tagger'],
       env: {
         ...env,

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
-import { runPatternflow, type ServiceFleet, stack, startServices } from '@patternflow/harness';
+import { reservePorts, runPatternflow, type ServiceFleet, stack, startServices } from '@patternflow/harness';
 import { createKafka, ensureTopics, type InboundRecord } from '@patternflow/kafka';
 import {
   DEFAULT_MODEL_STORE,
@@ -154,7 +154,7 @@ before(async () => {
   await ensureTopics(kafka, [{ topic: topicNames(runId).normalized, partitions: 1 }]);
   fleet = startServices({
     logDir: join(root, 'logs'),
-    basePort: 39_660 + 4 * Math.floor(Math.random() * 10),
+    basePort: await reservePorts(1),
     only: ['inference-tagger'],
     env: {
       PF_KAFKA_BROKERS: stack.brokers.join(','),

@@ -17,7 +17,7 @@ import { after, before, test } from 'node:test';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
 import {
   copyModelStore,
-  portsIn,
+  reservePorts,
   type ServiceFleet,
   stack,
   startServices,
@@ -48,13 +48,12 @@ const servingSha256 = (
   }
 ).sha256;
 const fleets: ServiceFleet[] = [];
-const freePort = portsIn(39560, 39579);
 
 async function startTagger(label: string): Promise<{ fleet: ServiceFleet; log: string }> {
   const dir = join(logDir, label);
   const fleet = startServices({
     logDir: dir,
-    basePort: await freePort(),
+    basePort: await reservePorts(1),
     only: ['inference-tagger'],
     env: {
       PF_KAFKA_BROKERS: stack.brokers.join(','),

@@ -17,6 +17,7 @@ import {
   metricSum,
   produceGeneratedEvents,
   readTopic,
+  reservePorts,
   type ServiceFleet,
   startServices,
 } from '@patternflow/harness';
@@ -148,7 +149,7 @@ export function describePipeline(options: {
       await admin.disconnect();
       fleet = startServices({
         logDir,
-        basePort: 21000 + Math.floor(Math.random() * 4000),
+        basePort: await reservePorts(4),
         env: {
           // Only the links given: a link variable exported in the shell running the tests is blanked.
           ...Object.fromEntries(LINK_VARIABLES.map((variable) => [variable, ''])),

@@ -14,7 +14,14 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { taggedPattern } from '@patternflow/fixtures';
-import { metricSum, runPatternflow, type ServiceFleet, stack, startServices } from '@patternflow/harness';
+import {
+  metricSum,
+  reservePorts,
+  runPatternflow,
+  type ServiceFleet,
+  stack,
+  startServices,
+} from '@patternflow/harness';
 import { createKafka, ensureTopics, readTopicToEnd } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { type Policy, parsePolicy } from '@patternflow/policy';
@@ -59,7 +66,7 @@ const replicas: { name: string; fleet: ServiceFleet; logDir: string }[] = [];
 
 before(async () => {
   await ensureTopics(kafka, [{ topic: topics.tagged, partitions: PARTITIONS }]);
-  const basePort = 39542;
+  const basePort = await reservePorts(2);
   for (const [i, name] of ['a', 'b'].entries()) {
     const replicaLogs = join(logDir, name);
     replicas.push({

@@ -26,6 +26,7 @@ import {
   type PrometheusApi,
   produceGeneratedEvents,
   prometheusApi,
+  reservePorts,
   type ScrapeTarget,
   type ServiceFleet,
   stack,
@@ -75,9 +76,9 @@ const runId = `prom${randomBytes(4).toString('hex')}`;
 const topics = topicNames(runId);
 const schema = runId;
 const logDir = join(ROOT, '.stack', 'logs', runId);
-// The task's port ranges: services 39500-39519 (four at a time), Prometheus 39590-39599.
-const basePort = 39_500 + 4 * Math.floor(Math.random() * 5);
-const prometheusPort = 39_590 + Math.floor(Math.random() * 10);
+// The four services on the first ports of the block, Prometheus on the fifth.
+const basePort = await reservePorts(5);
+const prometheusPort = basePort + 4;
 const SINK_PORT = basePort + 3;
 const STAGES = ['inference-tagger', 'ingestor', 'priority-router', 'sink'];
 

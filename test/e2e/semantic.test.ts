@@ -13,7 +13,13 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateEvents } from '@patternflow/generators';
-import { produceGeneratedEvents, type ServiceFleet, stack, startServices } from '@patternflow/harness';
+import {
+  produceGeneratedEvents,
+  reservePorts,
+  type ServiceFleet,
+  stack,
+  startServices,
+} from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
@@ -26,8 +32,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 const runId = `sem${randomBytes(4).toString('hex')}`;
 const topics = topicNames(runId);
 const logDir = join(ROOT, '.stack', 'logs', runId);
-// The task's port range 39620-39659, four services at a time.
-const basePort = 39_620 + 4 * Math.floor(Math.random() * 10);
+const basePort = await reservePorts(4);
 /** The drift window of this test: 500 records in 10 buckets of 50 (production default 2000 / 20). */
 const WINDOW = 500;
 const SHIFT = { amountScale: 5, countries: ['NG', 'BR'] };

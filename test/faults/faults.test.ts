@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { coldFileIds, stack } from '@patternflow/harness';
+import { coldFileIds, reservePorts, stack } from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
@@ -67,7 +67,8 @@ const logDir = join(ROOT, '.stack', 'logs', runId);
 const coldDir = mkdtempSync(join(tmpdir(), `${runId}-cold-`));
 const proxyPort = Number(process.env.PF_KAFKA_PROXY_PORT ?? 19095);
 const faultsListenerPort = Number(process.env.PF_KAFKA_FAULTS_PORT ?? 19094);
-const basePort = 24_000 + Math.floor(Math.random() * 1_000) * 8;
+// Two replicas of the four stages.
+const basePort = await reservePorts(8);
 const logger = createLogger({ service: 'faults', level: 'error' });
 const kafka = createKafka({ brokers: stack.brokers, clientId: 'faults-load', logger });
 const pool = new pg.Pool({ connectionString: stack.pgUrl, max: 2 });

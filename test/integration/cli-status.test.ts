@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runPatternflow, stack, uniqueName } from '@patternflow/harness';
+import { reservePorts, runPatternflow, stack, uniqueName } from '@patternflow/harness';
 
 const namespace = uniqueName('clistatus').replace('.', '-');
-/** Ports of this suite's range where nothing listens. */
-const NOBODY = 39_536;
+/** Ports where nothing listens, held by this process so nothing starts there. */
+const NOBODY = await reservePorts(4);
 const env = {
   PF_KAFKA_BROKERS: stack.brokers.join(','),
   PF_REGISTRY_URL: stack.registryUrl,

@@ -7,7 +7,7 @@ export { type CliResult, type RunningCli, runPatternflow, spawnPatternflow } fro
 export { coldFileIds } from './cold-files.ts';
 export { type LoadOptions, type LoadResult, produceGeneratedEvents } from './load.ts';
 export { copyModelStore, createTestKeyPair, type TestKeyPair, type TestModelStore } from './model-store.ts';
-export { portsIn } from './ports.ts';
+export { PORT_BLOCK_SIZE, reservePorts } from './ports.ts';
 export {
   type ActiveAlert,
   findPrometheus,

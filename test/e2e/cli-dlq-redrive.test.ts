@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { generateEvents } from '@patternflow/generators';
 import {
+  deleteNamespace,
   reservePorts,
   runPatternflow,
   type ServiceFleet,
@@ -60,13 +61,7 @@ async function startIngestor(env: Record<string, string>): Promise<ServiceFleet>
 
 after(async () => {
   for (const fleet of fleets) await fleet.stop();
-  const admin = kafka.admin();
-  await admin.connect();
-  const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${namespace}.`));
-  await admin.deleteTopics({ topics: mine }).catch(() => {});
-  const groups = (await admin.listGroups()).groups.map((group) => group.groupId);
-  await admin.deleteGroups(groups.filter((group) => group.startsWith(`${namespace}.`))).catch(() => {});
-  await admin.disconnect();
+  await deleteNamespace(kafka, namespace, { consumerGroups: true });
   rmSync(logDir, { recursive: true, force: true });
 });
 

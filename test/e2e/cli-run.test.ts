@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
+  deleteNamespace,
   metricSum,
   produceGeneratedEvents,
   reservePorts,
@@ -79,13 +80,7 @@ after(async () => {
   run('stop');
   await pool.query(`DROP SCHEMA IF EXISTS ${namespace} CASCADE`).catch(() => {});
   await pool.end();
-  const admin = kafka.admin();
-  await admin.connect();
-  const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${namespace}.`));
-  await admin.deleteTopics({ topics: mine }).catch(() => {});
-  const groups = (await admin.listGroups()).groups.map((group) => group.groupId);
-  await admin.deleteGroups(groups.filter((group) => group.startsWith(`${namespace}.`))).catch(() => {});
-  await admin.disconnect();
+  await deleteNamespace(kafka, namespace, { consumerGroups: true });
   rmSync(runDir, { recursive: true, force: true });
 });
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateEvents } from '@patternflow/generators';
-import { reservePorts, stack, startServices } from '@patternflow/harness';
+import { deleteNamespace, reservePorts, stack, startServices } from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
@@ -102,11 +102,7 @@ describe('every Kafka codec through every stage, from foreign producers', { time
       });
       t.after(async () => {
         await fleet.stop();
-        const admin = kafka.admin();
-        await admin.connect();
-        const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${namespace}.`));
-        await admin.deleteTopics({ topics: mine }).catch(() => {});
-        await admin.disconnect();
+        await deleteNamespace(kafka, namespace);
         await pool.query(`DROP SCHEMA IF EXISTS ${namespace} CASCADE`).catch(() => {});
         rmSync(coldDir, { recursive: true, force: true });
       });

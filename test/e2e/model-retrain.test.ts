@@ -17,7 +17,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
-import { reservePorts, runPatternflow, type ServiceFleet, stack, startServices } from '@patternflow/harness';
+import {
+  deleteNamespace,
+  reservePorts,
+  runPatternflow,
+  type ServiceFleet,
+  stack,
+  startServices,
+} from '@patternflow/harness';
 import { createKafka, ensureTopics, type InboundRecord } from '@patternflow/kafka';
 import {
   DEFAULT_MODEL_STORE,
@@ -181,11 +188,7 @@ after(async () => {
   await admin.connect();
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin.end();
-  const kafkaAdmin = kafka.admin();
-  await kafkaAdmin.connect();
-  const mine = (await kafkaAdmin.listTopics()).filter((topic) => topic.startsWith(`${runId}.`));
-  await kafkaAdmin.deleteTopics({ topics: mine }).catch(() => {});
-  await kafkaAdmin.disconnect();
+  await deleteNamespace(kafka, runId);
   if (root) rmSync(root, { recursive: true, force: true });
 });
 

@@ -17,6 +17,8 @@ import { after, before, test } from 'node:test';
 import { generateEvents, toNormalizedPattern } from '@patternflow/generators';
 import {
   copyModelStore,
+  deleteNamespace,
+  deleteValueSubjects,
   reservePorts,
   type ServiceFleet,
   stack,
@@ -124,16 +126,8 @@ before(async () => {
 
 after(async () => {
   await Promise.all(fleets.map((fleet) => fleet.stop()));
-  const admin = kafka.admin();
-  await admin.connect();
-  const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${runId}.`));
-  await admin.deleteTopics({ topics: mine }).catch(() => {});
-  await admin.disconnect();
-  for (const topic of [topics.normalized, topics.tagged]) {
-    const subject = `${stack.registryUrl}/subjects/${encodeURIComponent(valueSubject(topic))}`;
-    for (const query of ['', '?permanent=true'])
-      await fetch(`${subject}${query}`, { method: 'DELETE' }).catch(() => {});
-  }
+  await deleteNamespace(kafka, runId);
+  await deleteValueSubjects(stack.registryUrl, [topics.normalized, topics.tagged]);
   store.remove();
 });
 

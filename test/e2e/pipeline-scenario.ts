@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { ErrorCodes } from '@patternflow/errors';
 import {
   coldFileIds,
+  deleteNamespace,
   metricSum,
   produceGeneratedEvents,
   readTopic,
@@ -172,11 +173,7 @@ export function describePipeline(options: {
       await fleet?.stop();
       // before() may have failed before the clients existed
       if (kafka === undefined || pool === undefined) return;
-      const admin = kafka.admin();
-      await admin.connect();
-      const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${runId}.`));
-      await admin.deleteTopics({ topics: mine }).catch(() => {});
-      await admin.disconnect();
+      await deleteNamespace(kafka, runId);
       await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
       await pool.end();
       rmSync(coldDir, { recursive: true, force: true });

@@ -15,6 +15,8 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { taggedPattern } from '@patternflow/fixtures';
 import {
+  deleteNamespace,
+  deleteValueSubjects,
   metricSum,
   reservePorts,
   runPatternflow,
@@ -94,16 +96,8 @@ before(async () => {
 
 after(async () => {
   await Promise.all(replicas.map((r) => r.fleet.stop()));
-  const admin = kafka.admin();
-  await admin.connect();
-  const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${runId}.`));
-  await admin.deleteTopics({ topics: mine }).catch(() => {});
-  await admin.disconnect();
-  for (const topic of [topics.tagged, ...LANES.map((lane) => topics.routed(lane))]) {
-    const subject = `${stack.registryUrl}/subjects/${encodeURIComponent(valueSubject(topic))}`;
-    for (const query of ['', '?permanent=true'])
-      await fetch(`${subject}${query}`, { method: 'DELETE' }).catch(() => {});
-  }
+  await deleteNamespace(kafka, runId);
+  await deleteValueSubjects(stack.registryUrl, [topics.tagged, ...LANES.map((lane) => topics.routed(lane))]);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -20,6 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { ErrorCodes } from '@patternflow/errors';
 import {
   type ActiveAlert,
+  deleteNamespace,
   findPrometheus,
   type LocalPrometheus,
   metricNamesOf,
@@ -258,13 +259,7 @@ describe('Prometheus on the running pipeline', { skip: missingBinary, timeout: 2
     await prometheus?.stop();
     rmSync(join(logDir, 'prometheus', 'data'), { recursive: true, force: true });
     rmSync(join(logDir, 'cold'), { recursive: true, force: true });
-    if (kafka) {
-      const admin = kafka.admin();
-      await admin.connect();
-      const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${runId}.`));
-      await admin.deleteTopics({ topics: mine }).catch(() => {});
-      await admin.disconnect();
-    }
+    if (kafka) await deleteNamespace(kafka, runId);
     await pool?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await pool?.end();
   });

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateEvents } from '@patternflow/generators';
 import {
+  deleteNamespace,
   produceGeneratedEvents,
   reservePorts,
   type ServiceFleet,
@@ -143,13 +144,7 @@ describe('semantic observability', { timeout: 240_000 }, () => {
   after(async () => {
     await fleet?.stop();
     rmSync(join(logDir, 'cold'), { recursive: true, force: true });
-    if (kafka) {
-      const admin = kafka.admin();
-      await admin.connect();
-      const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${runId}.`));
-      await admin.deleteTopics({ topics: mine }).catch(() => {});
-      await admin.disconnect();
-    }
+    if (kafka) await deleteNamespace(kafka, runId);
     await pool?.query(`DROP SCHEMA IF EXISTS ${runId} CASCADE`).catch(() => {});
     await pool?.end();
   });

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { coldFileIds, reservePorts, stack } from '@patternflow/harness';
+import { coldFileIds, deleteNamespace, reservePorts, stack } from '@patternflow/harness';
 import { createKafka } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
@@ -351,13 +351,7 @@ describe(`fault injection (${MODE})`, { concurrency: false }, () => {
     console.log(`faults: report in ${file}`);
     await pool.query(`DROP SCHEMA IF EXISTS ${runId} CASCADE`).catch(() => {});
     await pool.end();
-    const admin = kafka.admin();
-    await admin.connect().catch(() => {});
-    const mine = (await admin.listTopics().catch(() => [] as string[])).filter((t) =>
-      t.startsWith(`${runId}.`),
-    );
-    await admin.deleteTopics({ topics: mine }).catch(() => {});
-    await admin.disconnect().catch(() => {});
+    await deleteNamespace(kafka, runId);
     rmSync(coldDir, { recursive: true, force: true });
   });
 

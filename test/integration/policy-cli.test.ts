@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { taggedPattern } from '@patternflow/fixtures';
-import { stack, uniqueName } from '@patternflow/harness';
+import { deleteNamespace, deleteValueSubjects, stack, uniqueName } from '@patternflow/harness';
 import { createKafka, ensureTopics } from '@patternflow/kafka';
 import { createLogger, Registry } from '@patternflow/observability';
 import { parsePolicy } from '@patternflow/policy';
@@ -121,14 +121,8 @@ before(async () => {
 
 after(async () => {
   await replica?.stop().catch(() => {});
-  const admin = kafka.admin();
-  await admin.connect();
-  const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${namespace}.`));
-  await admin.deleteTopics({ topics: mine }).catch(() => {});
-  await admin.disconnect();
-  const subject = `${stack.registryUrl}/subjects/${encodeURIComponent(valueSubject(topics.tagged))}`;
-  for (const query of ['', '?permanent=true'])
-    await fetch(`${subject}${query}`, { method: 'DELETE' }).catch(() => {});
+  await deleteNamespace(kafka, namespace);
+  await deleteValueSubjects(stack.registryUrl, [topics.tagged]);
   rmSync(dir, { recursive: true, force: true });
 });
 

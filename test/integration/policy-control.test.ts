@@ -18,7 +18,7 @@ import {
   sha256Of,
 } from '@patternflow/control';
 import { ErrorCodes, PipelineError } from '@patternflow/errors';
-import { stack, uniqueName } from '@patternflow/harness';
+import { deleteNamespace, stack, uniqueName } from '@patternflow/harness';
 import { createKafka, ensureTopics, openTransactionalWriter, readTopicToEnd } from '@patternflow/kafka';
 import { createLogger, createStageMetrics, Registry } from '@patternflow/observability';
 import { parsePolicy } from '@patternflow/policy';
@@ -40,11 +40,7 @@ function newNamespace(prefix: string): TopicNames {
 }
 
 after(async () => {
-  const admin = kafka.admin();
-  await admin.connect();
-  const mine = (await admin.listTopics()).filter((t) => namespaces.some((n) => t.startsWith(`${n}.`)));
-  await admin.deleteTopics({ topics: mine }).catch(() => {});
-  await admin.disconnect();
+  await deleteNamespace(kafka, namespaces);
 });
 
 /** The repository policy under another version, with `edit` applied to its text. */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes } from '@patternflow/errors';
-import { readTopic, secureStack, uniqueName } from '@patternflow/harness';
+import { deleteNamespace, readTopic, secureStack, uniqueName } from '@patternflow/harness';
 import { createKafka, DeadLetterHeaders } from '@patternflow/kafka';
 import { createLogger } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
@@ -326,11 +326,7 @@ test('a sink over all three secure links, at debug level, through start, a dead 
     assertNoSecret(result, secure.secrets);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
-    const admin = kafka.admin();
-    await admin.connect();
-    const mine = (await admin.listTopics()).filter((topic) => topic.startsWith(`${namespace}.`));
-    await admin.deleteTopics({ topics: mine }).catch(() => {});
-    await admin.disconnect();
+    await deleteNamespace(kafka, namespace);
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await pool.end();
   }

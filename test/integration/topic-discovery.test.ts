@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ErrorCodes } from '@patternflow/errors';
 import { generateEvents } from '@patternflow/generators';
-import { readTopic, stack, uniqueName } from '@patternflow/harness';
+import { deleteNamespace, readTopic, stack, uniqueName } from '@patternflow/harness';
 import { createKafka, DeadLetterHeaders } from '@patternflow/kafka';
 import { createLogger, createStageMetrics } from '@patternflow/observability';
 import { topicNames } from '@patternflow/records';
@@ -65,8 +65,7 @@ test('an ingest topic created while the ingestor runs is consumed within seconds
   } finally {
     await running.stop();
     await producer.disconnect();
-    const all = (await admin.listTopics()).filter((topic) => topic.startsWith(`${namespace}.`));
-    await admin.deleteTopics({ topics: all }).catch(() => {});
     await admin.disconnect();
+    await deleteNamespace(kafka, namespace);
   }
 });

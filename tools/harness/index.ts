@@ -3,6 +3,8 @@
  * integration/e2e tests share to drive the real stack. Production code never imports it
  * (tools/production-imports.test.ts checks that).
  */
+
+export { type DeleteNamespaceOptions, deleteNamespace, deleteValueSubjects } from './cleanup.ts';
 export { type CliResult, type RunningCli, runPatternflow, spawnPatternflow } from './cli.ts';
 export { coldFileIds } from './cold-files.ts';
 export { type LoadOptions, type LoadResult, produceGeneratedEvents } from './load.ts';

@@ -12,6 +12,7 @@ const FIRST_PORT = 20_000;
 const BLOCKS = Math.floor((32_768 - FIRST_PORT) / PORT_BLOCK_SIZE);
 const CLAIMS_DIR = join(tmpdir(), 'patternflow-port-claims');
 const claimed = new Set<string>();
+let releasedOnExit = false;
 
 /**
  * Returns the first port of a block of `count` consecutive ports (≤ PORT_BLOCK_SIZE) on
@@ -41,7 +42,10 @@ export async function reservePorts(count: number): Promise<number> {
 
 function tryClaim(claim: string): boolean {
   if (!link(claim) && !(holderAlive(claim) === false && takeOver(claim))) return false;
-  if (claimed.size === 0) process.once('exit', releaseAll);
+  if (!releasedOnExit) {
+    process.once('exit', releaseAll);
+    releasedOnExit = true;
+  }
   claimed.add(claim);
   return true;
 }
